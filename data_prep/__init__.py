@@ -1,0 +1,1 @@
+"""Data preparation: sources, simulator, bronze/silver/gold transforms, data quality, MDM, features."""

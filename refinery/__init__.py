@@ -1,0 +1,1 @@
+"""refinery: an Azure ML-centred MLOps lakehouse for process plants, runnable whole on one laptop."""

@@ -1,0 +1,22 @@
+"""Shared fixtures: one small Spark session for the whole test run, lakes under tmp_path."""
+from __future__ import annotations
+
+import pytest
+
+from refinery.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from data_prep.spark_session import get_spark
+
+    session = get_spark(Settings(spark_master="local[1]", spark_shuffle_partitions=1), app_name="refinery-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path, spark):
+    from data_prep.lake import Lake
+
+    return Lake(tmp_path / "lake", spark=spark)
