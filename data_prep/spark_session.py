@@ -76,6 +76,9 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
         return active
     settings = settings or Settings()
     os.environ["JAVA_HOME"] = find_java_home()
+    if settings.spark_master.startswith("local"):
+        # Keep the driver on loopback: no LAN interface lookups, nothing listening outside the machine.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.appName(app_name)
         .master(settings.spark_master)

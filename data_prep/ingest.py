@@ -1,0 +1,219 @@
+"""Ingestion, the Data Factory step: every landed record into bronze exactly as it came.
+
+Each source file becomes bronze rows of ``raw`` text plus where and when it came from; nothing is
+parsed into typed columns here, so nothing can be rejected or lost here. A file manifest in
+``_meta/ingested_files`` makes ingestion idempotent: a second run adds nothing and a new file adds
+only itself. Each run is one batch (``_batch_id``); bronze appends carry a Delta transaction id per
+batch, so a run that died between the bronze writes and the manifest write is repaired, not
+doubled, by running again.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from data_prep import schemas
+from data_prep.lake import Lake, Txn
+
+TS_UNIT = schemas.TS
+
+
+@dataclass(frozen=True)
+class SourceFamily:
+    """One kind of landed file: where it lies, which bronze table it feeds, how to split it."""
+
+    source: str
+    pattern: str
+    table: str
+    reader: str  # "events" | "csv" | "lines" | "json_records" | "json_array"
+
+
+SOURCES: tuple[SourceFamily, ...] = (
+    SourceFamily("eventhub", "eventhub/*/partition=*/*.jsonl", "telemetry", "events"),
+    SourceFamily("historian", "historian/*.csv", "telemetry", "csv"),
+    SourceFamily("alarms", "alarms/*.log", "alarms", "lines"),
+    SourceFamily("iot_registry", "iot/devices.json", "devices", "json_array"),
+    SourceFamily("cmms_equipment", "cmms/equipment.csv", "equipment", "csv"),
+    SourceFamily("cmms_work_orders", "cmms/work_orders_*.csv", "work_orders", "csv"),
+    SourceFamily("mes", "mes/production_*.csv", "production", "csv"),
+    SourceFamily("crm_accounts", "crm/accounts_*.json", "crm_accounts", "json_records"),
+    SourceFamily("crm_orders", "crm/orders_*.json", "crm_orders", "json_records"),
+)
+
+Row = dict  # one bronze row before the ingestion metadata is added
+
+
+def _split_events(text: str) -> Iterator[Row]:
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            env = json.loads(line)
+            enq = env.get("enqueued_time")
+            yield {
+                "eh_partition": env.get("partition"),
+                "eh_offset": int(env["offset"]) if env.get("offset") is not None else None,
+                "eh_sequence_number": env.get("sequence_number"),
+                "eh_enqueued_time": datetime.fromisoformat(enq.replace("Z", "+00:00")) if enq else None,
+                "eh_properties": json.dumps(env.get("properties") or {}, sort_keys=True),
+                "raw": env.get("body") if isinstance(env.get("body"), str) else json.dumps(env.get("body")),
+            }
+        except (ValueError, KeyError, AttributeError, TypeError):
+            # A broken envelope is the transport's fault, not the device's: keep the whole line.
+            yield {"raw": line}
+
+
+def _split_csv(text: str) -> Iterator[Row]:
+    """One row per data line; ``raw`` is a JSON object of header -> text, or the line itself if ragged."""
+    lines = text.splitlines()
+    if not lines:
+        return
+    header = next(csv.reader([lines[0]]))
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        fields = next(csv.reader([line]))
+        if len(fields) == len(header):
+            yield {"raw": json.dumps(dict(zip(header, fields)))}
+        else:
+            yield {"raw": json.dumps({"_unparsed": line, "_header": header})}
+
+
+def _split_lines(text: str) -> Iterator[Row]:
+    for line in text.splitlines():
+        if line.strip():
+            yield {"raw": line}
+
+
+def _split_json_records(text: str) -> Iterator[Row]:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        yield {"raw": text}  # the whole file is one bad record; refinement quarantines it
+        return
+    records = doc.get("records") if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        yield {"raw": text}
+        return
+    for rec in records:
+        yield {"raw": json.dumps(rec, sort_keys=True)}
+
+
+READERS: dict[str, Callable[[str], Iterator[Row]]] = {
+    "events": _split_events,
+    "csv": _split_csv,
+    "lines": _split_lines,
+    "json_records": _split_json_records,
+    "json_array": _split_json_records,
+}
+
+
+def bronze_rows(landing: Path, family: SourceFamily, path: Path, batch_id: int, ingested_at: datetime) -> pa.Table:
+    """Split one landed file into bronze rows (pure apart from reading the file)."""
+    rel = path.relative_to(landing).as_posix()
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    cols: dict[str, list] = {name: [] for name in schemas.BRONZE.names}
+    line_no = 0
+    for line_no, row in enumerate(READERS[family.reader](text), start=1):
+        cols["_record_id"].append(f"{rel}#{line_no}")
+        cols["_source"].append(family.source)
+        cols["_source_file"].append(rel)
+        cols["_line"].append(line_no)
+        cols["_batch_id"].append(batch_id)
+        cols["_ingested_at"].append(ingested_at)
+        for name in ("eh_partition", "eh_offset", "eh_sequence_number", "eh_enqueued_time", "eh_properties", "raw"):
+            cols[name].append(row.get(name))
+    return pa.table(cols, schema=schemas.BRONZE)
+
+
+@dataclass
+class IngestResult:
+    batch_id: int
+    files: int
+    rows_by_table: dict[str, int]
+    skipped_files: int
+
+
+def discover(landing: Path) -> list[tuple[SourceFamily, Path]]:
+    """Every landed file that belongs to a known source, in a stable order."""
+    found = []
+    for family in SOURCES:
+        for path in sorted(landing.glob(family.pattern)):
+            if path.is_file():
+                found.append((family, path))
+    return found
+
+
+def ingest(landing: Path, lake: Lake, now: datetime | None = None) -> IngestResult:
+    """Land every file not yet in the manifest into bronze, as one batch."""
+    if not landing.is_dir():
+        raise FileNotFoundError(f"landing folder not found: {landing}")
+    now = now or datetime.now(timezone.utc)
+    seen: dict[str, int] = {}
+    batch_id = 1
+    if lake.exists("_meta", "ingested_files"):
+        manifest = lake.read_arrow("_meta", "ingested_files", columns=["source_file", "_batch_id"]).to_pydict()
+        seen = dict(zip(manifest["source_file"], manifest["_batch_id"]))
+        batch_id = max(manifest["_batch_id"], default=0) + 1
+    files = [(f, p) for f, p in discover(landing) if p.relative_to(landing).as_posix() not in seen]
+    by_table: dict[str, list[pa.Table]] = {}
+    manifest_rows: dict[str, list] = {name: [] for name in schemas.META["ingested_files"].names}
+    for family, path in files:
+        rows = bronze_rows(landing, family, path, batch_id, now)
+        by_table.setdefault(family.table, []).append(rows)
+        stat = path.stat()
+        for key, value in (
+            ("source_file", path.relative_to(landing).as_posix()), ("size", stat.st_size), ("mtime_ns", stat.st_mtime_ns),
+            ("table", family.table), ("rows", rows.num_rows), ("_batch_id", batch_id), ("ingested_at", now),
+        ):
+            manifest_rows[key].append(value)
+    counts = {}
+    for table, parts in by_table.items():
+        data = pa.concat_tables(parts)
+        lake.append(data, "bronze", table, txn=Txn("ingest", batch_id))
+        counts[table] = data.num_rows
+    if files:
+        lake.append(pa.table(manifest_rows, schema=schemas.META["ingested_files"]), "_meta", "ingested_files")
+    return IngestResult(batch_id=batch_id if files else batch_id - 1, files=len(files), rows_by_table=counts, skipped_files=len(seen))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="land new source files into bronze Delta tables, as they came")
+    p.add_argument("--landing", required=True, help="landing folder written by the source systems (or simulate)")
+    p.add_argument("--lake", help="lake root (default from settings)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    lake = Lake(settings.lake_uri)
+    result = ingest(Path(args.landing), lake)
+    if not result.files:
+        print(f"ingest: nothing new in {args.landing} ({result.skipped_files} files already ingested)")
+        return 0
+    print(f"ingest: batch {result.batch_id}: {result.files} new files")
+    for table, n in sorted(result.rows_by_table.items()):
+        print(f"  bronze/{table:<14} +{n} rows")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Component entry point: ``python -m data_prep.ingest --landing ... --lake ...``."""
+    from refinery.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="data_prep.ingest")
+    parser.add_argument("--landing", required=True)
+    parser.add_argument("--lake", required=True)
+    args = parser.parse_args(argv)
+    return run(args, load_settings(lake_uri=args.lake))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

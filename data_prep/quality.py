@@ -1,0 +1,80 @@
+"""Data-quality expectations declared as data, applied to Spark DataFrames in one pass.
+
+An expectation is (name, condition, action): ``condition`` is a Spark SQL boolean expression that a
+good row satisfies; a row for which it is false or null fails it. Action ``quarantine`` sends the
+row to ``quarantine/<table>`` with the rule's name and a reason; ``fail`` stops the run with an
+error that names the rule, the count and a sample record. Rules are checked in declared order and a
+row is charged to the first rule it fails, so every rejected row has exactly one reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+EXPECTATIONS_FILE = Path(__file__).with_name("expectations.yaml")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    condition: str
+    action: Literal["quarantine", "fail"]
+    description: str
+    reason: str | None = None  # SQL string expression for the per-row reason; default: the description
+
+
+class DataQualityError(RuntimeError):
+    """An expectation with action ``fail`` was violated."""
+
+
+def load_expectations(table: str, path: Path = EXPECTATIONS_FILE) -> list[Expectation]:
+    """The declared expectations of one silver table, in order."""
+    doc = yaml.safe_load(path.read_text())
+    if table not in doc:
+        raise ValueError(f"no expectations declared for table {table!r} in {path}")
+    out = []
+    for i, item in enumerate(doc[table]):
+        missing = {"name", "condition", "action"} - set(item)
+        if missing:
+            raise ValueError(f"{path}: {table}[{i}] lacks {sorted(missing)[0]!r}")
+        if item["action"] not in ("quarantine", "fail"):
+            raise ValueError(f"{path}: {table}.{item['name']}: action {item['action']!r} is not quarantine or fail")
+        out.append(
+            Expectation(item["name"], item["condition"], item["action"], item.get("description", item["name"]), item.get("reason"))
+        )
+    return out
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def apply_expectations(df, expectations: list[Expectation]):
+    """Split ``df`` into (good rows, failed rows with ``rule`` and ``reason`` columns).
+
+    Raises ``DataQualityError`` if any row fails a ``fail`` rule.
+    """
+    from pyspark.sql import functions as F
+
+    if not expectations:
+        empty = df.limit(0).withColumn("rule", F.lit(None).cast("string")).withColumn("reason", F.lit(None).cast("string"))
+        return df, empty
+    rule_case = "CASE " + " ".join(
+        f"WHEN NOT coalesce(({e.condition}), false) THEN {_sql_str(e.name)}" for e in expectations
+    ) + " END"
+    reason_case = "CASE " + " ".join(
+        f"WHEN NOT coalesce(({e.condition}), false) THEN {e.reason or _sql_str(e.description)}" for e in expectations
+    ) + " END"
+    checked = df.withColumn("rule", F.expr(rule_case)).withColumn("reason", F.expr(reason_case))
+    fatal = [e.name for e in expectations if e.action == "fail"]
+    if fatal:
+        bad = checked.where(F.col("rule").isin(fatal)).limit(1).collect()
+        if bad:
+            row = bad[0].asDict()
+            raise DataQualityError(f"expectation {row['rule']!r} failed: {row['reason']} (record {row.get('_record_id')})")
+    good = checked.where(F.col("rule").isNull()).drop("rule", "reason")
+    failed = checked.where(F.col("rule").isNotNull())
+    return good, failed
