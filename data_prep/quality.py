@@ -78,3 +78,32 @@ def apply_expectations(df, expectations: list[Expectation]):
     good = checked.where(F.col("rule").isNull()).drop("rule", "reason")
     failed = checked.where(F.col("rule").isNotNull())
     return good, failed
+
+
+def mark_duplicates(df, keys: list[str], existing=None, order: tuple[str, ...] = ("_record_id",)):
+    """Add ``dup_rank`` (1 for the first arrival of a key in this batch) and ``in_silver``.
+
+    Rows with a null key are never duplicates (a required-field rule rejects them instead).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key_ok = F.lit(True)
+    for k in keys:
+        key_ok = key_ok & F.col(k).isNotNull()
+    window = Window.partitionBy(*keys).orderBy(*order)
+    df = df.withColumn("dup_rank", F.when(key_ok, F.row_number().over(window)).otherwise(F.lit(1)))
+    if existing is None:
+        return df.withColumn("in_silver", F.lit(False))
+    seen = existing.select(*keys).distinct().withColumn("in_silver", F.lit(True))
+    return df.join(seen, on=keys, how="left").withColumn("in_silver", F.coalesce("in_silver", F.lit(False)))
+
+
+def to_quarantine(failed):
+    """Failed rows in the quarantine layout: identity, rule, reason, the raw record."""
+    from pyspark.sql import functions as F
+
+    return failed.select(
+        "_record_id", "_source", "_source_file", "_line", "_batch_id", "rule", "reason", "raw",
+        F.current_timestamp().alias("quarantined_at"),
+    )

@@ -6,7 +6,7 @@ exactly one silver row or one quarantine row, so silver + quarantine always acco
 from __future__ import annotations
 
 from data_prep import schemas
-from data_prep.quality import apply_expectations, load_expectations
+from data_prep.quality import apply_expectations, load_expectations, mark_duplicates, to_quarantine
 from data_prep.units import conversion_rows
 
 EVENT_BODY = "asset_id string, tag string, ts string, value string, unit string, quality string, _corrupt string"
@@ -58,7 +58,6 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
     ``assets``: golden asset ids; ``tags``: the tag master; ``historian_xref``: historian TagName to
     (asset_id, tag); ``silver_keys``: (asset_id, tag, ts) already in silver, for cross-batch duplicates.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     spark = bronze.sparkSession
@@ -84,15 +83,9 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
         .withColumn("value", F.col("value_num") * F.col("scale") + F.col("offset"))
         .withColumn("unit", F.col("canonical_unit"))
     )
-    key_ok = F.col("asset_id").isNotNull() & F.col("tag").isNotNull() & F.col("ts").isNotNull()
-    order = Window.partitionBy("asset_id", "tag", "ts").orderBy(F.col("enqueued_time").asc_nulls_first(), "_record_id")
-    df = df.withColumn("dup_rank", F.when(key_ok, F.row_number().over(order)).otherwise(F.lit(1)))
-    if silver_keys is not None:
-        seen = silver_keys.select("asset_id", "tag", "ts").distinct().withColumn("in_silver", F.lit(True))
-        df = df.join(seen, on=["asset_id", "tag", "ts"], how="left")
-        df = df.withColumn("in_silver", F.coalesce("in_silver", F.lit(False)))
-    else:
-        df = df.withColumn("in_silver", F.lit(False))
+    # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
+    df = mark_duplicates(df, ["asset_id", "tag", "ts"], silver_keys,
+                         order=(F.col("enqueued_time").asc_nulls_first(), F.col("_record_id")))
 
     good, bad = apply_expectations(df, load_expectations("telemetry"))
     silver = good.select(
@@ -103,12 +96,3 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
     )
     return silver.select(*schemas.columns("silver", "telemetry")), to_quarantine(bad)
 
-
-def to_quarantine(failed):
-    """Failed rows in the quarantine layout: identity, rule, reason, the raw record."""
-    from pyspark.sql import functions as F
-
-    return failed.select(
-        "_record_id", "_source", "_source_file", "_line", "_batch_id", "rule", "reason", "raw",
-        F.current_timestamp().alias("quarantined_at"),
-    )

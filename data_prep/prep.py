@@ -1,0 +1,265 @@
+"""Refinement, bronze to silver to gold, incrementally: only bronze batches not yet refined.
+
+Order matters: master data first (golden assets, tags, customers and their crosswalks), then the
+record tables that resolve their source ids through them, then gold for what changed. Progress is
+kept per bronze table in ``_meta/prep_progress``; silver and quarantine appends carry a Delta
+transaction id (``prep-<table>``, last batch refined), so a run that died half way is finished, not
+doubled, by the next one. With no new bronze batch nothing is written at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+import pyarrow as pa
+
+from data_prep import gold, mdm, schemas
+from data_prep.lake import Lake, Txn
+from data_prep.refine_records import refine_alarms, refine_orders, refine_production, refine_work_orders
+from data_prep.refine_telemetry import refine_telemetry
+
+RECORD_TABLES = ("telemetry", "alarms", "work_orders", "production", "orders")
+MASTER_SOURCES = {"devices": "asset_id", "equipment": "EquipNo", "crm_accounts": "Id"}
+
+
+@dataclass
+class PrepResult:
+    silver_rows: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    master_rebuilt: list[str] = field(default_factory=list)
+    gold_rebuilt: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.silver_rows or self.quarantined or self.master_rebuilt)
+
+
+def _progress(lake: Lake) -> dict[str, int]:
+    if not lake.exists("_meta", "prep_progress"):
+        return {}
+    p = lake.read_arrow("_meta", "prep_progress", columns=["table", "_batch_id"]).to_pandas()
+    return p.groupby("table")["_batch_id"].max().astype(int).to_dict()
+
+
+def _latest_batch(lake: Lake, table: str) -> int:
+    if not lake.exists("bronze", table):
+        return 0
+    ids = lake.read_arrow("bronze", table, columns=["_batch_id"]).column("_batch_id")
+    return int(pa.compute.max(ids).as_py() or 0)
+
+
+# ---------------------------------------------------------------------------- master data
+def parse_master_records(bronze: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bronze master-data rows to (records with their fields as columns, quarantine rows)."""
+    parsed, failed = [], []
+    for row in bronze.itertuples(index=False):
+        try:
+            rec = json.loads(row.raw) if row.raw else None
+        except ValueError:
+            rec = None
+        if not isinstance(rec, dict) or "_unparsed" in rec:
+            failed.append((row, "well_formed_record", "the master-data record is not a JSON object or CSV row"))
+        elif not str(rec.get(id_column) or "").strip():
+            failed.append((row, "id_present", f"the record has no {id_column}"))
+        else:
+            parsed.append(rec)
+    now = datetime.now(timezone.utc)
+    quarantine = pd.DataFrame(
+        [
+            {"_record_id": r._record_id, "_source": r._source, "_source_file": r._source_file, "_line": r._line,
+             "_batch_id": r._batch_id, "rule": rule, "reason": reason, "raw": r.raw, "quarantined_at": now}
+            for r, rule, reason in failed
+        ],
+        columns=schemas.QUARANTINE.names,
+    )
+    return pd.DataFrame(parsed), quarantine
+
+
+def tag_master(devices: pd.DataFrame) -> pd.DataFrame:
+    """The tag list of every registry asset, one row per (asset, tag)."""
+    rows = [
+        {"asset_id": d["asset_id"], "tag": t.get("tag"), "measurement": t.get("measurement"), "unit": t.get("unit"),
+         "normal_min": t.get("normal_min"), "normal_max": t.get("normal_max")}
+        for d in devices.to_dict("records")
+        for t in (d.get("tags") if isinstance(d.get("tags"), list) else [])
+    ]
+    return pd.DataFrame(rows, columns=schemas.columns("silver", "tags")).drop_duplicates(["asset_id", "tag"])
+
+
+def refresh_master_data(lake: Lake, progress: dict[str, int], result: PrepResult) -> dict[str, int]:
+    """Rebuild golden assets/customers when a master-data source has a new batch; returns batches done."""
+    latest = {t: _latest_batch(lake, t) for t in MASTER_SOURCES}
+    new = {t for t, b in latest.items() if b > progress.get(t, 0)}
+    parsed: dict[str, pd.DataFrame] = {}
+    for table in new | ({"devices", "equipment"} if new & {"devices", "equipment"} else set()):
+        if not lake.exists("bronze", table):
+            parsed[table] = pd.DataFrame()
+            continue
+        bronze = lake.read_pandas("bronze", table)
+        records, quarantine = parse_master_records(bronze, MASTER_SOURCES[table])
+        parsed[table] = records
+        fresh = quarantine[quarantine["_batch_id"] > progress.get(table, 0)]
+        if len(fresh):
+            lake.append(fresh, "quarantine", table, txn=Txn(f"prep-{table}", latest[table]))
+        result.quarantined[table] = len(fresh)
+    if "devices" in parsed:
+        devices = parsed["devices"]
+        equipment = parsed.get("equipment", pd.DataFrame())
+        if devices.empty:
+            devices = pd.DataFrame(columns=list(mdm.DEVICE_COLUMNS) + ["tags"])
+        for col in mdm.EQUIPMENT_COLUMNS:
+            if col not in equipment:
+                equipment[col] = None
+        assets, xref = mdm.master_assets(devices[list(mdm.DEVICE_COLUMNS)], equipment[list(mdm.EQUIPMENT_COLUMNS)])
+        lake.overwrite(assets, "silver", "assets")
+        lake.overwrite(xref, "silver", "asset_xref")
+        lake.overwrite(tag_master(devices), "silver", "tags")
+        result.master_rebuilt += ["assets", "asset_xref", "tags"]
+    if "crm_accounts" in parsed:
+        accounts = parsed["crm_accounts"]
+        for col in mdm.ACCOUNT_COLUMNS:
+            if col not in accounts:
+                accounts[col] = None
+        customers, cxref = mdm.master_customers(accounts[list(mdm.ACCOUNT_COLUMNS)])
+        lake.overwrite(customers, "silver", "customers")
+        lake.overwrite(cxref, "silver", "customer_xref")
+        result.master_rebuilt += ["customers", "customer_xref"]
+    return {t: latest[t] for t in new}
+
+
+# ---------------------------------------------------------------------------- record tables
+def _master(lake: Lake, table: str, spark):
+    """A silver master table as Spark, or an empty frame with its schema before the first build."""
+    if lake.exists("silver", table):
+        return lake.read("silver", table)
+    from data_prep.lake import _arrow_to_spark_schema
+
+    return spark.createDataFrame([], _arrow_to_spark_schema(schemas.arrow_schema("silver", table)))
+
+
+def _existing(lake: Lake, table: str):
+    return lake.read("silver", table) if lake.exists("silver", table) else None
+
+
+def refine_table(lake: Lake, spark, table: str, bronze):
+    """Dispatch one record table's refinement with the master data it needs."""
+    from pyspark.sql import functions as F
+
+    if table == "telemetry":
+        tags = _master(lake, "tags", spark)
+        names = [r[0] for r in bronze.where(F.col("_source") == "historian")
+                 .select(F.get_json_object("raw", "$.TagName")).distinct().collect()]
+        hx = mdm.historian_xref([n for n in names if n], lake.read_pandas("silver", "tags") if lake.exists("silver", "tags")
+                                else pd.DataFrame(columns=["asset_id", "tag"]))
+        hx_df = spark.createDataFrame(hx[["source_id", "asset_id", "tag"]], "source_id string, asset_id string, tag string")
+        existing = _existing(lake, "telemetry")
+        if existing is not None:
+            # Only the days this batch touches can hold its duplicates (partition pruning on event_date).
+            day = F.coalesce(
+                F.to_date(F.get_json_object("raw", "$.ts")),
+                F.to_date(F.to_timestamp(F.get_json_object("raw", "$.TimeStamp"), "MM/dd/yyyy HH:mm:ss")),
+            )
+            days = [r[0] for r in bronze.select(day).distinct().collect() if r[0]]
+            existing = existing.where(F.col("event_date").isin(days)) if days else None
+        return refine_telemetry(bronze, _master(lake, "assets", spark), tags, hx_df, existing)
+    if table == "alarms":
+        names = [r[0] for r in bronze.select(F.regexp_extract("raw", r"TAG=([^ |]+)", 1)).distinct().collect() if r[0]]
+        tags = lake.read_pandas("silver", "tags") if lake.exists("silver", "tags") else pd.DataFrame(columns=["asset_id", "tag"])
+        hx = mdm.historian_xref(names, tags)
+        return refine_alarms(bronze, spark.createDataFrame(hx[["source_id", "asset_id"]], "source_id string, asset_id string"))
+    if table == "work_orders":
+        return refine_work_orders(bronze, _master(lake, "asset_xref", spark), _existing(lake, "work_orders"))
+    if table == "production":
+        return refine_production(bronze, _master(lake, "assets", spark), _existing(lake, "production"))
+    if table == "orders":
+        return refine_orders(bronze, _master(lake, "customer_xref", spark), _existing(lake, "orders"))
+    raise ValueError(f"no refinement for table {table!r}")
+
+
+BRONZE_OF = {"telemetry": "telemetry", "alarms": "alarms", "work_orders": "work_orders",
+             "production": "production", "orders": "crm_orders"}
+
+
+def prep(lake: Lake, spark) -> PrepResult:
+    """Refine every bronze batch not refined yet; returns what was written."""
+    from pyspark.sql import functions as F
+
+    result = PrepResult()
+    progress = _progress(lake)
+    done = refresh_master_data(lake, progress, result)
+    touched_days: set = set()
+    for table in RECORD_TABLES:
+        source = BRONZE_OF[table]
+        latest = _latest_batch(lake, source)
+        since = progress.get(source, 0)
+        if latest <= since:
+            continue
+        bronze = lake.read("bronze", source).where(F.col("_batch_id") > since)
+        silver, quarantine = refine_table(lake, spark, table, bronze)
+        silver_rows = lake.to_arrow(silver, "silver", table)
+        quarantine_rows = lake.to_arrow(quarantine, "quarantine", source)
+        txn = Txn(f"prep-{table}", latest)
+        lake.append(silver_rows, "silver", table, txn=txn)
+        lake.append(quarantine_rows, "quarantine", source, txn=txn)
+        result.silver_rows[table] = silver_rows.num_rows
+        result.quarantined[source] = quarantine_rows.num_rows
+        done[source] = latest
+        if table == "telemetry" and silver_rows.num_rows:
+            touched_days |= set(pa.compute.unique(silver_rows.column("event_date")).to_pylist())
+    if result.changed:
+        result.gold_rebuilt = gold.refresh_gold(lake, spark, touched_days)
+    if done:
+        now = datetime.now(timezone.utc)
+        lake.append(
+            pd.DataFrame(
+                [{"table": t, "_batch_id": b, "bronze_version": lake.version("bronze", t), "processed_at": now,
+                  "silver_rows": result.silver_rows.get(t, 0), "quarantined_rows": result.quarantined.get(t, 0)}
+                 for t, b in sorted(done.items())]
+            ),
+            "_meta", "prep_progress",
+        )
+    return result
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prep", help="refine new bronze data into silver (with quarantine) and gold")
+    p.add_argument("--lake", help="lake root (default from settings)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    from data_prep.spark_session import get_spark
+
+    lake = Lake(settings.lake_uri, spark=get_spark(settings))
+    if not lake.exists("_meta", "ingested_files"):
+        raise FileNotFoundError(f"no ingested data in lake {settings.lake_uri}: run `refinery ingest` first")
+    result = prep(lake, lake.spark)
+    if not result.changed:
+        print("prep: no new bronze data; nothing written")
+        return 0
+    for table, n in sorted(result.silver_rows.items()):
+        print(f"  silver/{table:<14} +{n} rows")
+    for table, n in sorted(result.quarantined.items()):
+        print(f"  quarantine/{table:<10} +{n} rows")
+    if result.master_rebuilt:
+        print(f"  master data rebuilt: {', '.join(result.master_rebuilt)}")
+    if result.gold_rebuilt:
+        print(f"  gold refreshed: {', '.join(result.gold_rebuilt)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Component entry point: ``python -m data_prep.prep --lake ...``."""
+    from refinery.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="data_prep.prep")
+    parser.add_argument("--lake", required=True)
+    args = parser.parse_args(argv)
+    return run(args, load_settings(lake_uri=args.lake))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
