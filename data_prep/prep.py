@@ -21,6 +21,7 @@ from data_prep.lake import Lake, Txn
 from data_prep.refine_records import refine_alarms, refine_orders, refine_production, refine_work_orders
 from data_prep.refine_telemetry import refine_telemetry
 
+STAGES = ("silver", "gold", "all")
 RECORD_TABLES = ("telemetry", "alarms", "work_orders", "production", "orders")
 MASTER_SOURCES = {"devices": "asset_id", "equipment": "EquipNo", "crm_accounts": "Id"}
 
@@ -183,14 +184,23 @@ BRONZE_OF = {"telemetry": "telemetry", "alarms": "alarms", "work_orders": "work_
              "production": "production", "orders": "crm_orders"}
 
 
-def prep(lake: Lake, spark) -> PrepResult:
-    """Refine every bronze batch not refined yet; returns what was written."""
+def _record_progress(lake: Lake, done: dict[str, int], result: PrepResult) -> None:
+    now = datetime.now(timezone.utc)
+    rows = [
+        {"table": t, "_batch_id": b, "bronze_version": lake.version("bronze", t) if lake.exists("bronze", t) else -1,
+         "processed_at": now, "silver_rows": result.silver_rows.get(t, 0), "quarantined_rows": result.quarantined.get(t, 0)}
+        for t, b in sorted(done.items())
+    ]
+    lake.append(pd.DataFrame(rows), "_meta", "prep_progress")
+
+
+def refine_silver(lake: Lake, spark) -> PrepResult:
+    """Bronze to silver (and quarantine) for every bronze batch not refined yet."""
     from pyspark.sql import functions as F
 
     result = PrepResult()
     progress = _progress(lake)
     done = refresh_master_data(lake, progress, result)
-    touched_days: set = set()
     for table in RECORD_TABLES:
         source = BRONZE_OF[table]
         latest = _latest_batch(lake, source)
@@ -207,26 +217,44 @@ def prep(lake: Lake, spark) -> PrepResult:
         result.silver_rows[table] = silver_rows.num_rows
         result.quarantined[source] = quarantine_rows.num_rows
         done[source] = latest
-        if table == "telemetry" and silver_rows.num_rows:
-            touched_days |= set(pa.compute.unique(silver_rows.column("event_date")).to_pylist())
-    if result.changed:
-        result.gold_rebuilt = gold.refresh_gold(lake, spark, touched_days)
     if done:
-        now = datetime.now(timezone.utc)
-        lake.append(
-            pd.DataFrame(
-                [{"table": t, "_batch_id": b, "bronze_version": lake.version("bronze", t), "processed_at": now,
-                  "silver_rows": result.silver_rows.get(t, 0), "quarantined_rows": result.quarantined.get(t, 0)}
-                 for t, b in sorted(done.items())]
-            ),
-            "_meta", "prep_progress",
-        )
+        _record_progress(lake, done, result)
+    return result
+
+
+def build_gold(lake: Lake, spark) -> list[str]:
+    """Silver to gold for what silver gained since gold was last built; returns the tables written.
+
+    Gold's own progress row (table ``gold``) remembers the newest bronze batch it has seen, so only
+    the days that newer telemetry touched are recomputed.
+    """
+    from pyspark.sql import functions as F
+
+    progress = _progress(lake)
+    newest = max((progress.get(t, 0) for t in list(BRONZE_OF.values()) + list(MASTER_SOURCES)), default=0)
+    since = progress.get("gold", 0)
+    if newest <= since:
+        return []
+    touched = set()
+    if lake.exists("silver", "telemetry"):
+        new_rows = lake.read("silver", "telemetry").where(F.col("_batch_id") > since)
+        touched = {r[0] for r in new_rows.select("event_date").distinct().collect()}
+    written = gold.refresh_gold(lake, spark, touched)
+    _record_progress(lake, {"gold": newest}, PrepResult())
+    return written
+
+
+def prep(lake: Lake, spark) -> PrepResult:
+    """Bronze to silver to gold, incrementally."""
+    result = refine_silver(lake, spark)
+    result.gold_rebuilt = build_gold(lake, spark)
     return result
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prep", help="refine new bronze data into silver (with quarantine) and gold")
     p.add_argument("--lake", help="lake root (default from settings)")
+    p.add_argument("--stage", choices=STAGES, default="all", help="silver: bronze to silver; gold: silver to gold")
     p.set_defaults(func=run)
 
 
@@ -236,8 +264,12 @@ def run(args: argparse.Namespace, settings) -> int:
     lake = Lake(settings.lake_uri, spark=get_spark(settings))
     if not lake.exists("_meta", "ingested_files"):
         raise FileNotFoundError(f"no ingested data in lake {settings.lake_uri}: run `refinery ingest` first")
-    result = prep(lake, lake.spark)
-    if not result.changed:
+    result = PrepResult()
+    if args.stage in ("silver", "all"):
+        result = refine_silver(lake, lake.spark)
+    if args.stage in ("gold", "all"):
+        result.gold_rebuilt = build_gold(lake, lake.spark)
+    if not (result.changed or result.gold_rebuilt):
         print("prep: no new bronze data; nothing written")
         return 0
     for table, n in sorted(result.silver_rows.items()):
@@ -257,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="data_prep.prep")
     parser.add_argument("--lake", required=True)
+    parser.add_argument("--stage", choices=STAGES, default="all")
     args = parser.parse_args(argv)
     return run(args, load_settings(lake_uri=args.lake))
 

@@ -1,0 +1,58 @@
+"""Ingestion into bronze: raw records kept, envelope kept, idempotent by the file manifest."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from data_prep.event_log import EventData, LocalEventLog
+from data_prep.ingest import ingest
+from data_prep.lake import Lake
+
+T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def _land_events(landing, n: int, start: int = 0) -> None:
+    log = LocalEventLog(landing / "eventhub", "telemetry", partition_count=2)
+    events = [EventData(json.dumps({"asset_id": f"A-{i % 3}", "value": i}), {"content-type": "application/json"}, f"A-{i % 3}")
+              for i in range(start, start + n)]
+    log.send_batch(events, [T0 + timedelta(seconds=i) for i in range(start, start + n)])
+
+
+def test_ingest_keeps_raw_records_and_is_idempotent(tmp_path):
+    landing, lake = tmp_path / "landing", Lake(tmp_path / "lake")
+    _land_events(landing, 5)
+    (landing / "historian").mkdir()
+    (landing / "historian" / "2026-01-04.csv").write_text(
+        "TagName,TimeStamp,Value,EngUnits,Quality\nCDU1.P101.TI2001,01/04/2026 10:00:00,61.5,degC,Good\nragged,line\n"
+    )
+    (landing / "alarms").mkdir()
+    (landing / "alarms" / "2026-01-04.log").write_text("2026-01-04 10:00:00.000 | PRI=HIGH | x\n\nnote without fields\n")
+    (landing / "_manifest").mkdir()
+    (landing / "_manifest" / "injected_faults.jsonl").write_text("{}\n")
+
+    first = ingest(landing, lake)
+    segments = LocalEventLog(landing / "eventhub", "telemetry").segments()
+    assert first.batch_id == 1 and first.files == len(segments) + 2
+    assert first.rows_by_table == {"telemetry": 7, "alarms": 2}
+    bronze = lake.read_pandas("bronze", "telemetry").sort_values("_record_id")
+    events = bronze[bronze._source == "eventhub"]
+    assert sorted(json.loads(b)["value"] for b in events.raw) == [0, 1, 2, 3, 4]
+    assert events.eh_enqueued_time.notna().all() and events.eh_sequence_number.notna().all()
+    hist = bronze[bronze._source == "historian"].set_index("_line")
+    assert json.loads(hist.loc[1, "raw"])["Value"] == "61.5"
+    assert "_unparsed" in json.loads(hist.loc[2, "raw"])  # kept, for refinement to quarantine
+
+    again = ingest(landing, lake)
+    assert again.files == 0 and lake.read_arrow("bronze", "telemetry").num_rows == 7
+
+    _land_events(landing, 3, start=5)  # new segments only
+    third = ingest(landing, lake)
+    assert third.batch_id == 2 and third.rows_by_table == {"telemetry": 3}
+    assert lake.read_arrow("bronze", "telemetry").num_rows == 10
+
+
+def test_missing_landing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        ingest(tmp_path / "nowhere", Lake(tmp_path / "lake"))
