@@ -1,0 +1,107 @@
+"""Ingest + full refinement against a plain copy of the same raw telemetry, in one process.
+
+Simulates a plant (not timed), warms Spark, then times:
+  baseline  read every landed telemetry record (event-log lines and historian rows) and write them
+            to one Delta table with delta-rs: no parsing of bodies, no checks, no master data;
+  refinery  `ingest` (all sources to bronze) + `prep` (bronze -> silver with expectations,
+            quarantine, dedup, unit conformance, MDM -> gold KPIs).
+Prints telemetry rows per second for both and the cost ratio (refinery time / baseline time).
+Target: ratio <= 3.
+
+    .venv/bin/python benchmarks/ingest_refine.py [--assets 60 --days 30 --keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data_prep import ingest, prep  # noqa: E402
+from data_prep.lake import Lake  # noqa: E402
+from data_prep.simulator import SimulationConfig, simulate  # noqa: E402
+from data_prep.spark_session import get_spark  # noqa: E402
+from refinery.settings import Settings  # noqa: E402
+
+
+def plain_copy(landing: Path, target: Path) -> int:
+    """The baseline: every telemetry record as text into one Delta table, nothing checked."""
+    rows: dict[str, list] = {"source_file": [], "line": [], "record": []}
+    for path in sorted(landing.glob("eventhub/*/partition=*/*.jsonl")):
+        rel = path.relative_to(landing).as_posix()
+        with path.open() as fh:
+            for i, line in enumerate(fh, 1):
+                env = json.loads(line)
+                rows["source_file"].append(rel)
+                rows["line"].append(i)
+                rows["record"].append(env["body"])
+    for path in sorted(landing.glob("historian/*.csv")):
+        rel = path.relative_to(landing).as_posix()
+        with path.open(newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            for i, fields in enumerate(reader, 1):
+                rows["source_file"].append(rel)
+                rows["line"].append(i)
+                rows["record"].append(json.dumps(dict(zip(header, fields))))
+    write_deltalake(str(target), pa.table(rows), mode="overwrite")
+    return len(rows["record"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
+    args = parser.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="refinery-bench-"))
+    landing = work / "landing"
+    if landing.exists():
+        shutil.rmtree(landing)
+    print(f"simulating {args.assets} assets x {args.days} days ...", flush=True)
+    simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=0.02))
+    spark = get_spark(Settings(spark_master="local[*]"))
+    spark.range(1000).count()  # JVM warm-up outside both timings
+
+    t0 = time.perf_counter()
+    n_plain = plain_copy(landing, work / "plain_copy")
+    t_plain = time.perf_counter() - t0
+
+    lake = Lake(work / "lake", spark=spark)
+    t0 = time.perf_counter()
+    ing = ingest.ingest(landing, lake)
+    t_ingest = time.perf_counter() - t0
+    result = prep.prep(lake, spark)
+    t_total = time.perf_counter() - t0
+    n_bronze = ing.rows_by_table["telemetry"]
+    assert n_bronze == n_plain, (n_bronze, n_plain)
+    accounted = result.silver_rows["telemetry"] + result.quarantined["telemetry"]
+    assert accounted == n_bronze, f"silver + quarantine = {accounted} != bronze {n_bronze}"
+
+    print(f"\ntelemetry records: {n_plain}  (silver {result.silver_rows['telemetry']}, quarantined {result.quarantined['telemetry']})")
+    print(f"{'path':<34} {'seconds':>8} {'rows/s':>10}")
+    print(f"{'baseline: plain copy to Delta':<34} {t_plain:>8.1f} {n_plain / t_plain:>10.0f}")
+    print(f"{'refinery: ingest':<34} {t_ingest:>8.1f} {n_plain / t_ingest:>10.0f}")
+    print(f"{'refinery: ingest + refine + gold':<34} {t_total:>8.1f} {n_plain / t_total:>10.0f}")
+    ratio = t_total / t_plain
+    print(f"\ncost ratio (refinery / plain copy): {ratio:.2f}  (target <= 3)")
+    print(json.dumps({"rows": n_plain, "baseline_rows_per_s": round(n_plain / t_plain), "refinery_rows_per_s": round(n_plain / t_total),
+                      "cost_ratio": round(ratio, 2)}))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
