@@ -51,14 +51,14 @@ SOURCES: tuple[SourceFamily, ...] = (
 Row = dict  # one bronze row before the ingestion metadata is added
 
 
-def _split_events(text: str) -> Iterator[Row]:
-    for line in text.splitlines():
+def _split_events(text: str) -> Iterator[tuple[int, Row]]:
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             env = json.loads(line)
             enq = env.get("enqueued_time")
-            yield {
+            yield line_no, {
                 "eh_partition": env.get("partition"),
                 "eh_offset": int(env["offset"]) if env.get("offset") is not None else None,
                 "eh_sequence_number": env.get("sequence_number"),
@@ -68,46 +68,50 @@ def _split_events(text: str) -> Iterator[Row]:
             }
         except (ValueError, KeyError, AttributeError, TypeError):
             # A broken envelope is the transport's fault, not the device's: keep the whole line.
-            yield {"raw": line}
+            yield line_no, {"raw": line}
 
 
-def _split_csv(text: str) -> Iterator[Row]:
-    """One row per data line; ``raw`` is a JSON object of header -> text, or the line itself if ragged."""
+def _split_csv(text: str) -> Iterator[tuple[int, Row]]:
+    """One row per data line; ``raw`` is a JSON object of header -> text, or the line itself if ragged.
+
+    Empty fields become JSON nulls: a CSV export has no other way to say "no value".
+    """
     lines = text.splitlines()
     if not lines:
         return
     header = next(csv.reader([lines[0]]))
-    for line in lines[1:]:
+    for line_no, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         fields = next(csv.reader([line]))
         if len(fields) == len(header):
-            yield {"raw": json.dumps(dict(zip(header, fields)))}
+            yield line_no, {"raw": json.dumps({h: (f if f.strip() else None) for h, f in zip(header, fields)})}
         else:
-            yield {"raw": json.dumps({"_unparsed": line, "_header": header})}
+            yield line_no, {"raw": json.dumps({"_unparsed": line, "_header": header})}
 
 
-def _split_lines(text: str) -> Iterator[Row]:
-    for line in text.splitlines():
+def _split_lines(text: str) -> Iterator[tuple[int, Row]]:
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            yield {"raw": line}
+            yield line_no, {"raw": line}
 
 
-def _split_json_records(text: str) -> Iterator[Row]:
+def _split_json_records(text: str) -> Iterator[tuple[int, Row]]:
+    """One row per record of a JSON array or ``{"records": [...]}``; ``_line`` is the record's index."""
     try:
         doc = json.loads(text)
     except ValueError:
-        yield {"raw": text}  # the whole file is one bad record; refinement quarantines it
+        yield 1, {"raw": text}  # the whole file is one bad record; refinement quarantines it
         return
     records = doc.get("records") if isinstance(doc, dict) else doc
     if not isinstance(records, list):
-        yield {"raw": text}
+        yield 1, {"raw": text}
         return
-    for rec in records:
-        yield {"raw": json.dumps(rec, sort_keys=True)}
+    for i, rec in enumerate(records, start=1):
+        yield i, {"raw": json.dumps(rec, sort_keys=True)}
 
 
-READERS: dict[str, Callable[[str], Iterator[Row]]] = {
+READERS: dict[str, Callable[[str], Iterator[tuple[int, Row]]]] = {
     "events": _split_events,
     "csv": _split_csv,
     "lines": _split_lines,
@@ -121,8 +125,7 @@ def bronze_rows(landing: Path, family: SourceFamily, path: Path, batch_id: int, 
     rel = path.relative_to(landing).as_posix()
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     cols: dict[str, list] = {name: [] for name in schemas.BRONZE.names}
-    line_no = 0
-    for line_no, row in enumerate(READERS[family.reader](text), start=1):
+    for line_no, row in READERS[family.reader](text):
         cols["_record_id"].append(f"{rel}#{line_no}")
         cols["_source"].append(family.source)
         cols["_source_file"].append(rel)

@@ -80,7 +80,7 @@ def apply_expectations(df, expectations: list[Expectation]):
     return good, failed
 
 
-def mark_duplicates(df, keys: list[str], existing=None, order: tuple[str, ...] = ("_record_id",)):
+def mark_duplicates(df, keys: list[str], existing=None, order: tuple = ("_source_file", "_line")):
     """Add ``dup_rank`` (1 for the first arrival of a key in this batch) and ``in_silver``.
 
     Rows with a null key are never duplicates (a required-field rule rejects them instead).

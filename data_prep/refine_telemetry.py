@@ -85,7 +85,7 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
     )
     # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
     df = mark_duplicates(df, ["asset_id", "tag", "ts"], silver_keys,
-                         order=(F.col("enqueued_time").asc_nulls_first(), F.col("_record_id")))
+                         order=(F.col("enqueued_time").asc_nulls_first(), F.col("_source_file"), F.col("_line")))
 
     good, bad = apply_expectations(df, load_expectations("telemetry"))
     silver = good.select(

@@ -41,8 +41,8 @@ def test_ingest_keeps_raw_records_and_is_idempotent(tmp_path):
     assert sorted(json.loads(b)["value"] for b in events.raw) == [0, 1, 2, 3, 4]
     assert events.eh_enqueued_time.notna().all() and events.eh_sequence_number.notna().all()
     hist = bronze[bronze._source == "historian"].set_index("_line")
-    assert json.loads(hist.loc[1, "raw"])["Value"] == "61.5"
-    assert "_unparsed" in json.loads(hist.loc[2, "raw"])  # kept, for refinement to quarantine
+    assert json.loads(hist.loc[2, "raw"])["Value"] == "61.5"  # _line is the physical line: the header is 1
+    assert "_unparsed" in json.loads(hist.loc[3, "raw"])  # kept, for refinement to quarantine
 
     again = ingest(landing, lake)
     assert again.files == 0 and lake.read_arrow("bronze", "telemetry").num_rows == 7
