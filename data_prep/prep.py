@@ -214,6 +214,7 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
         txn = Txn(f"prep-{table}", latest)
         lake.append(silver_rows, "silver", table, txn=txn)
         lake.append(quarantine_rows, "quarantine", source, txn=txn)
+        spark.catalog.clearCache()
         result.silver_rows[table] = silver_rows.num_rows
         result.quarantined[source] = quarantine_rows.num_rows
         done[source] = latest

@@ -68,7 +68,9 @@ def apply_expectations(df, expectations: list[Expectation]):
     reason_case = "CASE " + " ".join(
         f"WHEN NOT coalesce(({e.condition}), false) THEN {e.reason or _sql_str(e.description)}" for e in expectations
     ) + " END"
-    checked = df.withColumn("rule", F.expr(rule_case)).withColumn("reason", F.expr(reason_case))
+    # Persisted: the good and the failed rows are written separately, and computing the checks
+    # (parsing, joins, the duplicate window) twice would double the cost. Callers clear the cache.
+    checked = df.withColumn("rule", F.expr(rule_case)).withColumn("reason", F.expr(reason_case)).persist()
     fatal = [e.name for e in expectations if e.action == "fail"]
     if fatal:
         bad = checked.where(F.col("rule").isin(fatal)).limit(1).collect()

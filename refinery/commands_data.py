@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from data_prep import ingest, prep
+from data_prep.fault_audit import audit_faults
 from data_prep.lake import LAYERS, Lake
 
 
@@ -66,7 +67,8 @@ def run_demo(args: argparse.Namespace, settings) -> int:
     started = time.perf_counter()
     print(f"[1/3] simulate {args.assets} assets x {args.days} days into {landing}")
     summary = simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=args.bad_fraction))
-    print(f"      {summary}")
+    for line in summary.report():
+        print(f"      {line}")
     print(f"[2/3] ingest into bronze ({lake_root})")
     spark = get_spark(settings)
     lake = Lake(lake_root, spark=spark)
@@ -76,6 +78,9 @@ def run_demo(args: argparse.Namespace, settings) -> int:
     refined = prep.prep(lake, spark)
     print(f"      silver +{sum(refined.silver_rows.values())} rows, quarantined {sum(refined.quarantined.values())}")
     print_summary(lake)
+    audit = audit_faults(landing, lake)
+    print("\nInjected faults and the rule that caught them")
+    print(audit.to_string(index=False))
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; lake at {lake_root}")
     return 0
 
