@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "data_prep.simulator.command",
     "refinery.commands_data",
     "training.commands",
+    "pipelines.commands",
 ]
 
 
