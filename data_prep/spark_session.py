@@ -79,18 +79,21 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
     if settings.spark_master.startswith("local"):
         # Keep the driver on loopback: no LAN interface lookups, nothing listening outside the machine.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .master(settings.spark_master)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "4g")
-    )
+    builder = SparkSession.builder.appName(app_name)
+    if settings.spark_master:
+        # Empty on a cluster: spark-submit (Databricks, AML serverless Spark) has set the master.
+        builder = builder.master(settings.spark_master)
+    builder = builder.config("spark.sql.session.timeZone", "UTC").config("spark.sql.execution.arrow.pyspark.enabled", "true")
     if settings.spark_master.startswith("local"):
-        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        # Laptop tuning only; a cluster keeps its own partitions, memory and UI.
+        builder = (
+            builder.config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", "4g")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+        )
     if _delta_jars_present():
         builder = builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension").config(
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"

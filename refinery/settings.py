@@ -26,7 +26,9 @@ class Settings(BaseSettings):
 
     lake_uri: str = Field("lake", description="Root of the Delta lake: a folder or abfss:// URI.")
     landing_uri: str = Field("landing", description="Where source systems drop their files.")
-    spark_master: str = Field("local[*]", description="Spark master; local mode by default.")
+    spark_master: str = Field(
+        "local[*]", description="Spark master; local mode by default, empty on a cluster where spark-submit sets it."
+    )
     spark_shuffle_partitions: int = Field(4, ge=1, description="Shuffle partitions for local Spark.")
     event_source: Literal["local", "eventhubs"] = Field(
         "local", description="'local': the on-disk event log; 'eventhubs': Azure Event Hubs."
