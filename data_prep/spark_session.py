@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from refinery.settings import Settings
@@ -76,6 +77,8 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
         return active
     settings = settings or Settings()
     os.environ["JAVA_HOME"] = find_java_home()
+    # Python workers run in this interpreter (the venv), not whatever python3 is first on the PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if settings.spark_master.startswith("local"):
         # Keep the driver on loopback: no LAN interface lookups, nothing listening outside the machine.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
