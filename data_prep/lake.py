@@ -81,6 +81,11 @@ class Lake:
             raise LakeError(f"bad table name {table!r}")
         return f"{self.root}/{layer}/{table}"
 
+    @property
+    def spark_native(self) -> bool:
+        """True when Spark itself reads and writes Delta here (delta-spark on a cluster)."""
+        return self._spark_delta()
+
     def _spark_delta(self) -> bool:
         if self.spark is None:
             return False

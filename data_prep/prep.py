@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from data_prep import gold, mdm, schemas
-from data_prep.lake import Lake, Txn
+from data_prep.lake import Lake, Txn, spark_to_arrow
+from data_prep.quality import split_checked, split_checked_arrow
 from data_prep.refine_records import refine_alarms, refine_orders, refine_production, refine_work_orders
 from data_prep.refine_telemetry import refine_telemetry
 
@@ -208,15 +209,22 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
         if latest <= since:
             continue
         bronze = lake.read("bronze", source).where(F.col("_batch_id") > since)
-        silver, quarantine = refine_table(lake, spark, table, bronze)
-        silver_rows = lake.to_arrow(silver, "silver", table)
-        quarantine_rows = lake.to_arrow(quarantine, "quarantine", source)
+        checked = refine_table(lake, spark, table, bronze)
         txn = Txn(f"prep-{table}", latest)
+        if lake.spark_native:
+            # On a cluster Spark writes both sides itself; persist so the checks run once.
+            checked = checked.persist()
+            silver_rows, quarantine_rows = split_checked(checked, table)
+            n_silver, n_quarantined = silver_rows.count(), quarantine_rows.count()
+        else:
+            # Computed once, collected once, split in Arrow: the checks are the expensive part.
+            silver_rows, quarantine_rows = split_checked_arrow(spark_to_arrow(checked), table, datetime.now(timezone.utc))
+            n_silver, n_quarantined = silver_rows.num_rows, quarantine_rows.num_rows
         lake.append(silver_rows, "silver", table, txn=txn)
         lake.append(quarantine_rows, "quarantine", source, txn=txn)
-        spark.catalog.clearCache()
-        result.silver_rows[table] = silver_rows.num_rows
-        result.quarantined[source] = quarantine_rows.num_rows
+        checked.unpersist()
+        result.silver_rows[table] = n_silver
+        result.quarantined[source] = n_quarantined
         done[source] = latest
     if done:
         _record_progress(lake, done, result)

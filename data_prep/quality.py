@@ -9,10 +9,15 @@ row is charged to the first rule it fails, so every rejected row has exactly one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
+
+from data_prep import schemas
 
 EXPECTATIONS_FILE = Path(__file__).with_name("expectations.yaml")
 
@@ -53,59 +58,94 @@ def _sql_str(text: str) -> str:
 
 
 def apply_expectations(df, expectations: list[Expectation]):
-    """Split ``df`` into (good rows, failed rows with ``rule`` and ``reason`` columns).
+    """Add ``rule`` and ``reason``: null for a good row, else the first expectation it fails.
 
     Raises ``DataQualityError`` if any row fails a ``fail`` rule.
     """
     from pyspark.sql import functions as F
 
     if not expectations:
-        empty = df.limit(0).withColumn("rule", F.lit(None).cast("string")).withColumn("reason", F.lit(None).cast("string"))
-        return df, empty
+        return df.withColumn("rule", F.lit(None).cast("string")).withColumn("reason", F.lit(None).cast("string"))
     rule_case = "CASE " + " ".join(
         f"WHEN NOT coalesce(({e.condition}), false) THEN {_sql_str(e.name)}" for e in expectations
     ) + " END"
     reason_case = "CASE " + " ".join(
         f"WHEN NOT coalesce(({e.condition}), false) THEN {e.reason or _sql_str(e.description)}" for e in expectations
     ) + " END"
-    # Persisted: the good and the failed rows are written separately, and computing the checks
-    # (parsing, joins, the duplicate window) twice would double the cost. Callers clear the cache.
-    checked = df.withColumn("rule", F.expr(rule_case)).withColumn("reason", F.expr(reason_case)).persist()
+    checked = df.withColumn("rule", F.expr(rule_case)).withColumn("reason", F.expr(reason_case))
     fatal = [e.name for e in expectations if e.action == "fail"]
     if fatal:
         bad = checked.where(F.col("rule").isin(fatal)).limit(1).collect()
         if bad:
             row = bad[0].asDict()
             raise DataQualityError(f"expectation {row['rule']!r} failed: {row['reason']} (record {row.get('_record_id')})")
-    good = checked.where(F.col("rule").isNull()).drop("rule", "reason")
-    failed = checked.where(F.col("rule").isNotNull())
-    return good, failed
+    return checked
+
+
+# What a checked row carries besides its silver columns, so that it can go either way.
+QUARANTINE_ONLY = ["_source", "_source_file", "_line", "raw", "rule", "reason"]
+
+
+def checked_rows(checked, table: str):
+    """One frame per refinement: the silver columns plus what quarantine needs.
+
+    ``raw`` is kept only for rejected rows: good rows are in bronze already and need not travel twice.
+    """
+    from pyspark.sql import functions as F
+
+    silver_cols = schemas.columns("silver", table)
+    extra = [c for c in QUARANTINE_ONLY if c not in silver_cols]
+    return checked.select(
+        *silver_cols, *[F.when(F.col("rule").isNotNull(), F.col(c)).alias(c) if c == "raw" else F.col(c) for c in extra]
+    )
+
+
+def split_checked(checked, table: str):
+    """Spark: (silver rows, quarantine rows) from checked rows; lazy, each side recomputes the checks."""
+    from pyspark.sql import functions as F
+
+    good = checked.where(F.col("rule").isNull()).select(*schemas.columns("silver", table))
+    bad = checked.where(F.col("rule").isNotNull()).select(
+        *schemas.QUARANTINE.names[:-1], F.current_timestamp().alias("quarantined_at")
+    )
+    return good, bad
+
+
+def split_checked_arrow(data: pa.Table, table: str, now: datetime) -> tuple[pa.Table, pa.Table]:
+    """Arrow: (silver rows, quarantine rows) from checked rows collected once."""
+    failed = pc.is_valid(data.column("rule"))
+    good = data.filter(pc.invert(failed)).select(schemas.columns("silver", table))
+    bad = data.filter(failed).select(schemas.QUARANTINE.names[:-1])
+    bad = bad.append_column("quarantined_at", pa.array([now] * bad.num_rows, type=schemas.TS))
+    return good, bad
 
 
 def mark_duplicates(df, keys: list[str], existing=None, order: tuple = ("_source_file", "_line")):
-    """Add ``dup_rank`` (1 for the first arrival of a key in this batch) and ``in_silver``.
+    """Add ``dup_rank`` (1 for the first arrival of a key in this batch, 2 for later copies) and ``in_silver``.
 
-    Rows with a null key are never duplicates (a required-field rule rejects them instead).
+    Rows with a null key are never duplicates (a required-field rule rejects them instead). The
+    first arrival is found by an aggregate over the keys and the ordering columns only, not a
+    window over whole rows: duplicates are rare, and shuffling narrow rows is what keeps this cheap.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     key_ok = F.lit(True)
     for k in keys:
         key_ok = key_ok & F.col(k).isNotNull()
-    window = Window.partitionBy(*keys).orderBy(*order)
-    df = df.withColumn("dup_rank", F.when(key_ok, F.row_number().over(window)).otherwise(F.lit(1)))
+    order_cols = [F.col(c) if isinstance(c, str) else c for c in order]
+    first = F.min(F.struct(*[c.alias(f"o{i}") for i, c in enumerate(order_cols)], F.col("_record_id").alias("rid")))
+    repeated = (
+        df.where(key_ok)
+        .groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("_copies"), first.alias("_first"))
+        .where(F.col("_copies") > 1)
+        .select(*keys, F.col("_first.rid").alias("_first_record"))
+    )
+    df = df.join(repeated, on=keys, how="left")
+    df = df.withColumn(
+        "dup_rank", F.when(F.col("_first_record").isNull() | (F.col("_record_id") == F.col("_first_record")), 1).otherwise(2)
+    ).drop("_first_record")
     if existing is None:
         return df.withColumn("in_silver", F.lit(False))
     seen = existing.select(*keys).distinct().withColumn("in_silver", F.lit(True))
     return df.join(seen, on=keys, how="left").withColumn("in_silver", F.coalesce("in_silver", F.lit(False)))
-
-
-def to_quarantine(failed):
-    """Failed rows in the quarantine layout: identity, rule, reason, the raw record."""
-    from pyspark.sql import functions as F
-
-    return failed.select(
-        "_record_id", "_source", "_source_file", "_line", "_batch_id", "rule", "reason", "raw",
-        F.current_timestamp().alias("quarantined_at"),
-    )

@@ -1,21 +1,19 @@
 """Bronze to silver for the record sources: alarm journal, work orders, production, sales orders.
 
-Each ``refine_<table>`` is pure: new bronze rows and master data in, (silver rows, quarantine
-rows) out, one output row per input row. Source ids are resolved to golden ids through the
+Each ``refine_<table>`` is pure: new bronze rows and master data in, checked rows out (one per
+input row, ``rule`` null for silver or naming the failed expectation for quarantine). Source ids are resolved to golden ids through the
 master-data crosswalks here, so silver speaks only golden ids.
 """
 from __future__ import annotations
 
-from data_prep import schemas
-from data_prep.quality import apply_expectations, load_expectations, mark_duplicates, to_quarantine
+from data_prep.quality import apply_expectations, checked_rows, load_expectations, mark_duplicates
 
 CSV_ROW_EXTRA = "_unparsed string, _corrupt string"
 PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
 
 
-def _split(df, table: str):
-    good, bad = apply_expectations(df, load_expectations(table))
-    return good.select(*schemas.columns("silver", table)), to_quarantine(bad)
+def _check(df, table: str):
+    return checked_rows(apply_expectations(df, load_expectations(table)), table)
 
 
 def _bronze_cols():
@@ -41,7 +39,7 @@ def refine_alarms(bronze, historian_xref):
         F.when(structured, F.upper(field("STATE"))).otherwise(F.lit("NOTE")).alias("state"),
         F.when(structured, message).otherwise(note_text).alias("message"),
     ).join(F.broadcast(xref), on="source_tag", how="left")
-    return _split(df, "alarms")
+    return _check(df, "alarms")
 
 
 def refine_work_orders(bronze, asset_xref, existing=None):
@@ -73,7 +71,7 @@ def refine_work_orders(bronze, asset_xref, existing=None):
         )
         .join(F.broadcast(xref), on="source_equipment_id", how="left")
     )
-    return _split(mark_duplicates(df, ["wo_id"], existing), "work_orders")
+    return _check(mark_duplicates(df, ["wo_id"], existing), "work_orders")
 
 
 PRODUCTION_FIXED = ("unit_id", "ts", "throughput_m3h", "yield_pct")
@@ -117,7 +115,7 @@ def refine_production(bronze, units, existing=None):
         .join(F.broadcast(known), F.col("unit_id") == F.col("known_unit"), "left")
         .withColumn("unit_known", F.col("known_unit").isNotNull())
     )
-    return _split(mark_duplicates(df, ["unit_id", "ts"], existing), "production")
+    return _check(mark_duplicates(df, ["unit_id", "ts"], existing), "production")
 
 
 def refine_orders(bronze, customer_xref, existing=None):
@@ -146,4 +144,4 @@ def refine_orders(bronze, customer_xref, existing=None):
         .join(F.broadcast(xref), on="source_account_id", how="left")
         .withColumn("amount_usd", F.col("quantity_bbl") * F.col("unit_price_usd"))
     )
-    return _split(mark_duplicates(df, ["order_id"], existing), "orders")
+    return _check(mark_duplicates(df, ["order_id"], existing), "orders")

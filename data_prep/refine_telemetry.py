@@ -5,8 +5,7 @@ exactly one silver row or one quarantine row, so silver + quarantine always acco
 """
 from __future__ import annotations
 
-from data_prep import schemas
-from data_prep.quality import apply_expectations, load_expectations, mark_duplicates, to_quarantine
+from data_prep.quality import apply_expectations, checked_rows, load_expectations, mark_duplicates
 from data_prep.units import conversion_rows
 
 EVENT_BODY = "asset_id string, tag string, ts string, value string, unit string, quality string, _corrupt string"
@@ -53,7 +52,8 @@ def parse_telemetry(bronze):
 
 
 def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
-    """Split new bronze telemetry into (silver rows, quarantine rows).
+    """Check new bronze telemetry: one row out per row in, with ``rule`` null (silver) or naming
+    the expectation it failed (quarantine); see ``quality.split_checked``.
 
     ``assets``: golden asset ids; ``tags``: the tag master; ``historian_xref``: historian TagName to
     (asset_id, tag); ``silver_keys``: (asset_id, tag, ts) already in silver, for cross-batch duplicates.
@@ -85,14 +85,11 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
     )
     # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
     df = mark_duplicates(df, ["asset_id", "tag", "ts"], silver_keys,
-                         order=(F.col("enqueued_time").asc_nulls_first(), F.col("_source_file"), F.col("_line")))
+                         order=("enqueued_time", "_source_file", "_line"))
 
-    good, bad = apply_expectations(df, load_expectations("telemetry"))
-    silver = good.select(
-        "asset_id", "tag", "measurement", "ts", "value", "unit",
-        F.col("unit_src").alias("source_unit"), "quality",
-        F.col("_source").alias("source"), "enqueued_time",
-        F.to_date("ts").alias("event_date"), "_record_id", "_batch_id",
+    df = (
+        df.withColumn("source_unit", F.col("unit_src"))
+        .withColumn("source", F.col("_source"))
+        .withColumn("event_date", F.to_date("ts"))
     )
-    return silver.select(*schemas.columns("silver", "telemetry")), to_quarantine(bad)
-
+    return checked_rows(apply_expectations(df, load_expectations("telemetry")), "telemetry")

@@ -9,6 +9,7 @@ import pytest
 
 from data_prep import schemas
 from data_prep.lake import Lake
+from data_prep.quality import split_checked
 from data_prep.refine_telemetry import refine_telemetry
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
@@ -72,7 +73,7 @@ def test_every_fault_kind_is_caught_by_its_named_rule(spark, master):
     rows.append(_hist(20, {"TagName": "CDU1.P101.TI2001", "TimeStamp": "01/04/2026 10:00:00", "Value": "61.5", "EngUnits": "degC", "Quality": "Good"}))
     rows.append(_hist(21, {"TagName": "CDU9.P999.TI2001", "TimeStamp": "01/04/2026 10:00:00", "Value": "61.5", "EngUnits": "degC", "Quality": "Good"}))
     rows.append(_hist(22, {"_unparsed": "a,b", "_header": ["TagName"]}))
-    silver, quarantine = refine_telemetry(_bronze(spark, rows), *master)
+    silver, quarantine = split_checked(refine_telemetry(_bronze(spark, rows), *master), "telemetry")
     got = {r["_line"]: r["rule"] for r in quarantine.collect()}
     expected = {line: rule for line, (_, rule) in CASES.items() if rule}
     expected.update({21: "known_asset", 22: "well_formed_record"})
@@ -87,6 +88,6 @@ def test_every_fault_kind_is_caught_by_its_named_rule(spark, master):
 
 def test_reading_already_in_silver_is_a_duplicate(spark, master):
     silver_keys = spark.createDataFrame([("CDU1-P-101", "TI-2001", datetime(2026, 1, 5, 11, 59, 50))], "asset_id string, tag string, ts timestamp")
-    silver, quarantine = refine_telemetry(_bronze(spark, [_event(1, _body())]), *master, silver_keys=silver_keys)
+    silver, quarantine = split_checked(refine_telemetry(_bronze(spark, [_event(1, _body())]), *master, silver_keys=silver_keys), "telemetry")
     assert silver.count() == 0
     assert [r["rule"] for r in quarantine.collect()] == ["not_duplicate"]
