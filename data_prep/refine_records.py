@@ -106,6 +106,8 @@ def refine_production(bronze, units, existing=None):
     known = units.select(F.col("unit_id").alias("known_unit")).distinct()
     df = (
         df.withColumn("bad_numeric", bad_numeric)
+        # Columns of other unit types are empty in a unit's row: keep only the values it has.
+        .withColumn("nums", F.expr("map_filter(nums, (k, v) -> v IS NOT NULL)"))
         .withColumn("throughput_m3h", F.col("nums").getItem("throughput_m3h"))
         .withColumn("yield_pct", F.col("nums").getItem("yield_pct"))
         .withColumn("settings", F.expr(
