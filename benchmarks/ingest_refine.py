@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'baseline: plain copy to Delta':<34} {t_plain:>8.1f} {n_plain / t_plain:>10.0f}")
     print(f"{'refinery: ingest':<34} {t_ingest:>8.1f} {n_plain / t_ingest:>10.0f}")
     print(f"{'refinery: ingest + refine + gold':<34} {t_total:>8.1f} {n_plain / t_total:>10.0f}")
+    print("refinement steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
     ratio = t_total / t_plain
     print(f"\ncost ratio (refinery / plain copy): {ratio:.2f}  (target <= 3)")
     print(json.dumps({"rows": n_plain, "baseline_rows_per_s": round(n_plain / t_plain), "refinery_rows_per_s": round(n_plain / t_total),

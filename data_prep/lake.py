@@ -11,14 +11,23 @@ that cannot take the declared type is an error naming the table and column, neve
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, create_table_with_add_actions
 from deltalake.exceptions import TableNotFoundError
 
 from data_prep import schemas
@@ -206,13 +215,8 @@ class Lake:
     def _write(self, df: Frame, layer: str, table: str, mode: str, txn: Txn | None = None, predicate: str | None = None) -> int:
         uri = self.uri(layer, table)
         partition_by = schemas.partition_columns(layer, table)
-        if self._spark_delta() and _is_spark_frame(df):
-            spark_schema = _arrow_to_spark_schema(schemas.arrow_schema(layer, table))
-            missing = [f.name for f in spark_schema.fields if f.name not in df.columns]
-            if missing:
-                raise LakeError(f"{layer}/{table}: column {missing[0]!r} is missing from the rows written")
-            conformed = df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in spark_schema.fields])
-            writer = conformed.write.format("delta").mode(mode)
+        if _is_spark_frame(df) and self._spark_delta():
+            writer = self._spark_conform(df, layer, table).write.format("delta").mode(mode)
             if partition_by:
                 writer = writer.partitionBy(*partition_by)
             if txn is not None:
@@ -221,8 +225,10 @@ class Lake:
                 writer = writer.option("replaceWhere", predicate)
             writer.save(uri)
             return self.version(layer, table)
-        data = self.to_arrow(df, layer, table)
         commit = CommitProperties(app_transactions=[Transaction(txn.app_id, txn.version)]) if txn else None
+        if _is_spark_frame(df) and predicate is None and "://" not in self.root:
+            return self._spark_parquet_commit(self._spark_conform(df, layer, table), layer, table, mode, commit)
+        data = self.to_arrow(df, layer, table)
         write_deltalake(
             uri,
             data,
@@ -233,6 +239,57 @@ class Lake:
             commit_properties=commit,
             schema_mode=None,
         )
+        return self.version(layer, table)
+
+    def _spark_conform(self, df: Any, layer: str, table: str):
+        """Select and cast a Spark frame to the declared schema; missing or extra columns are errors."""
+        spark_schema = _arrow_to_spark_schema(schemas.arrow_schema(layer, table))
+        declared = [f.name for f in spark_schema.fields]
+        missing = [c for c in declared if c not in df.columns]
+        if missing:
+            raise LakeError(f"{layer}/{table}: column {missing[0]!r} is missing from the rows written")
+        extra = [c for c in df.columns if c not in declared]
+        if extra:
+            raise LakeError(f"{layer}/{table}: unexpected column {extra[0]!r} (declared: {', '.join(declared)})")
+        return df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in spark_schema.fields])
+
+    def _spark_parquet_commit(self, df: Any, layer: str, table: str, mode: str, commit: CommitProperties | None) -> int:
+        """Spark writes the Parquet files, delta-rs commits them: native speed, no Delta JARs.
+
+        Spark writes into a staging folder inside the table; the files are moved beside the table's
+        other files and added in one Delta commit (an overwrite also removes the old files), so
+        readers see all of the write or none of it.
+        """
+        uri = self.uri(layer, table)
+        partition_by = schemas.partition_columns(layer, table)
+        staging = Path(uri) / f"_staging-{uuid.uuid4().hex}"
+        writer = df.write.mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(str(staging))
+        actions = []
+        now_ms = int(time.time() * 1000)
+        for path in sorted(staging.rglob("*.parquet")):
+            rel_dir = path.parent.relative_to(staging)
+            target = Path(uri) / rel_dir / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            partition_values = dict(part.split("=", 1) for part in rel_dir.parts)
+            partition_values = {k: (None if v == "__HIVE_DEFAULT_PARTITION__" else unquote(v)) for k, v in partition_values.items()}
+            rows = pq.read_metadata(target).num_rows
+            actions.append(AddAction(target.relative_to(uri).as_posix(), target.stat().st_size, partition_values, now_ms, True,
+                                     json.dumps({"numRecords": rows})))
+        shutil.rmtree(staging, ignore_errors=True)
+        schema = schemas.arrow_schema(layer, table)
+        if not self.exists(layer, table):
+            if not actions:  # nothing written: still create the table, empty, with its schema
+                write_deltalake(uri, schema.empty_table(), mode="append", partition_by=partition_by or None, commit_properties=commit)
+                return self.version(layer, table)
+            create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), actions, mode, partition_by or None,
+                                          commit_properties=commit)
+        else:
+            self._table(layer, table).create_write_transaction(actions, mode, schema, partition_by or None,
+                                                               commit_properties=commit)
         return self.version(layer, table)
 
     def ensure(self, layer: str, table: str) -> None:

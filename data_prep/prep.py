@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -33,6 +34,7 @@ class PrepResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     master_rebuilt: list[str] = field(default_factory=list)
     gold_rebuilt: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step, for the run summary
 
     @property
     def changed(self) -> bool:
@@ -201,8 +203,11 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
 
     result = PrepResult()
     progress = _progress(lake)
+    started = time.perf_counter()
     done = refresh_master_data(lake, progress, result)
+    result.seconds["master_data"] = time.perf_counter() - started
     for table in RECORD_TABLES:
+        started = time.perf_counter()
         source = BRONZE_OF[table]
         latest = _latest_batch(lake, source)
         since = progress.get(source, 0)
@@ -211,20 +216,23 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
         bronze = lake.read("bronze", source).where(F.col("_batch_id") > since)
         checked = refine_table(lake, spark, table, bronze)
         txn = Txn(f"prep-{table}", latest)
-        if lake.spark_native:
-            # On a cluster Spark writes both sides itself; persist so the checks run once.
-            checked = checked.persist()
-            silver_rows, quarantine_rows = split_checked(checked, table)
-            n_silver, n_quarantined = silver_rows.count(), quarantine_rows.count()
-        else:
-            # Computed once, collected once, split in Arrow: the checks are the expensive part.
+        if "://" in lake.root and not lake.spark_native:
+            # A remote lake without delta-spark: collect once, split in Arrow, write with delta-rs.
             silver_rows, quarantine_rows = split_checked_arrow(spark_to_arrow(checked), table, datetime.now(timezone.utc))
             n_silver, n_quarantined = silver_rows.num_rows, quarantine_rows.num_rows
+        else:
+            # Spark writes both sides (delta-spark, or Parquet that delta-rs commits); persisted so
+            # the checks, the expensive part, run once.
+            checked = checked.persist()
+            counts = dict(checked.groupBy(F.col("rule").isNull().alias("good")).count().collect())
+            n_silver, n_quarantined = counts.get(True, 0), counts.get(False, 0)
+            silver_rows, quarantine_rows = split_checked(checked, table)
         lake.append(silver_rows, "silver", table, txn=txn)
         lake.append(quarantine_rows, "quarantine", source, txn=txn)
         checked.unpersist()
         result.silver_rows[table] = n_silver
         result.quarantined[source] = n_quarantined
+        result.seconds[table] = time.perf_counter() - started
         done[source] = latest
     if done:
         _record_progress(lake, done, result)
@@ -256,7 +264,9 @@ def build_gold(lake: Lake, spark) -> list[str]:
 def prep(lake: Lake, spark) -> PrepResult:
     """Bronze to silver to gold, incrementally."""
     result = refine_silver(lake, spark)
+    started = time.perf_counter()
     result.gold_rebuilt = build_gold(lake, spark)
+    result.seconds["gold"] = time.perf_counter() - started
     return result
 
 

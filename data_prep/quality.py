@@ -141,11 +141,14 @@ def mark_duplicates(df, keys: list[str], existing=None, order: tuple = ("_source
         .where(F.col("_copies") > 1)
         .select(*keys, F.col("_first.rid").alias("_first_record"))
     )
-    df = df.join(repeated, on=keys, how="left")
+    # Broadcast: the repeated keys are few, and a shuffle join would move every wide row.
+    df = df.join(F.broadcast(repeated), on=keys, how="left")
     df = df.withColumn(
         "dup_rank", F.when(F.col("_first_record").isNull() | (F.col("_record_id") == F.col("_first_record")), 1).otherwise(2)
     ).drop("_first_record")
     if existing is None:
         return df.withColumn("in_silver", F.lit(False))
-    seen = existing.select(*keys).distinct().withColumn("in_silver", F.lit(True))
-    return df.join(seen, on=keys, how="left").withColumn("in_silver", F.coalesce("in_silver", F.lit(False)))
+    # Same idea across batches: find the (few) keys already in silver on narrow rows, then broadcast.
+    seen = existing.select(*keys).join(df.where(key_ok).select(*keys), on=keys, how="left_semi").distinct()
+    seen = seen.withColumn("in_silver", F.lit(True))
+    return df.join(F.broadcast(seen), on=keys, how="left").withColumn("in_silver", F.coalesce("in_silver", F.lit(False)))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from data_prep.quality import apply_expectations, checked_rows, load_expectations, mark_duplicates
 from data_prep.units import conversion_rows
 
-EVENT_BODY = "asset_id string, tag string, ts string, value string, unit string, quality string, _corrupt string"
-HISTORIAN_ROW = "TagName string, TimeStamp string, Value string, EngUnits string, Quality string, _unparsed string, _corrupt string"
-PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+# Each raw record (event body or historian CSV row as JSON) is parsed once, into a map of text:
+# a map because the two layouts differ only in the case of some names (value/Value), which struct
+# field access would not tell apart. The expectations decide what the texts may be.
 NON_FINITE = ("nan", "infinity", "+infinity", "-infinity", "inf", "-inf", "+inf")
 
 
@@ -18,34 +18,32 @@ def parse_telemetry(bronze):
     """One row per bronze row with the source's fields as text, in one layout for both sources."""
     from pyspark.sql import functions as F
 
-    ev = F.from_json("raw", EVENT_BODY, PERMISSIVE)
-    hist = F.from_json("raw", HISTORIAN_ROW, PERMISSIVE)
     is_event = F.col("_source") == "eventhub"
-    parsed = bronze.select(
+
+    def field(event_name: str, historian_name: str):
+        return F.when(is_event, F.col("r")[event_name]).otherwise(F.col("r")[historian_name])
+
+    texts = bronze.select(
         "_record_id", "_source", "_source_file", "_line", "_batch_id", "raw",
         F.col("eh_enqueued_time").alias("enqueued_time"),
-        F.when(is_event, ev).alias("ev"),
-        F.when(~is_event, hist).alias("h"),
-    )
-    value_text = F.when(is_event, F.col("ev.value")).otherwise(F.col("h.Value"))
-    clean_value = F.lower(F.trim(F.regexp_replace(value_text, '"', "")))
-    file_day = F.to_timestamp(F.regexp_extract("_source_file", r"(\d{4}-\d{2}-\d{2})", 1), "yyyy-MM-dd")
-    return parsed.select(
+        F.from_json("raw", "map<string,string>").alias("r"),
+    ).select(
         "_record_id", "_source", "_source_file", "_line", "_batch_id", "raw", "enqueued_time",
-        F.when(is_event, F.col("ev").isNull() | F.col("ev._corrupt").isNotNull())
-        .otherwise(F.col("h").isNull() | F.col("h._corrupt").isNotNull() | F.col("h._unparsed").isNotNull())
-        .alias("malformed"),
-        F.when(is_event, F.col("ev.asset_id")).alias("ev_asset"),
-        F.when(is_event, F.col("ev.tag")).otherwise(F.col("h.TagName")).alias("src_tag"),
-        F.when(is_event, F.col("ev.ts")).otherwise(F.col("h.TimeStamp")).alias("ts_text"),
-        value_text.alias("value_text"),
-        clean_value.isin(*NON_FINITE).alias("value_non_finite"),
-        F.expr("try_cast(trim(regexp_replace({0}, '\"', '')) AS double)".format(
-            "CASE WHEN _source = 'eventhub' THEN ev.value ELSE h.Value END")).alias("value_num"),
-        F.when(is_event, F.col("ev.unit")).otherwise(F.col("h.EngUnits")).alias("unit_src"),
-        F.when(is_event, F.col("ev.quality")).otherwise(F.lower(F.col("h.Quality"))).alias("quality"),
-        F.when(is_event, F.to_timestamp(F.col("ev.ts")))
-        .otherwise(F.to_timestamp(F.col("h.TimeStamp"), "MM/dd/yyyy HH:mm:ss")).alias("ts"),
+        (F.col("r").isNull() | F.col("r")["_unparsed"].isNotNull()).alias("malformed"),
+        F.when(is_event, F.col("r")["asset_id"]).alias("ev_asset"),
+        field("tag", "TagName").alias("src_tag"),
+        field("ts", "TimeStamp").alias("ts_text"),
+        field("value", "Value").alias("value_text"),
+        field("unit", "EngUnits").alias("unit_src"),
+        F.lower(field("quality", "Quality")).alias("quality"),
+    )
+    bare_value = F.trim(F.regexp_replace("value_text", '"', ""))
+    file_day = F.to_timestamp(F.regexp_extract("_source_file", r"(\d{4}-\d{2}-\d{2})", 1), "yyyy-MM-dd")
+    return texts.select(
+        "*",
+        F.lower(bare_value).isin(*NON_FINITE).alias("value_non_finite"),
+        F.expr("try_cast(trim(regexp_replace(value_text, '\"', '')) AS double)").alias("value_num"),
+        F.when(is_event, F.to_timestamp("ts_text")).otherwise(F.to_timestamp("ts_text", "MM/dd/yyyy HH:mm:ss")).alias("ts"),
         # What a timestamp may not be later than: the broker's receipt, or the end of the export's day.
         F.coalesce(F.col("enqueued_time"), file_day + F.expr("INTERVAL 1 DAY")).alias("reference_time"),
     )

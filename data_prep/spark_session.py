@@ -86,7 +86,12 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
     if settings.spark_master:
         # Empty on a cluster: spark-submit (Databricks, AML serverless Spark) has set the master.
         builder = builder.master(settings.spark_master)
-    builder = builder.config("spark.sql.session.timeZone", "UTC").config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    builder = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Delta readers (delta-rs, Synapse, Power BI) expect microsecond timestamps, not legacy INT96.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    )
     if settings.spark_master.startswith("local"):
         # Laptop tuning only; a cluster keeps its own partitions, memory and UI.
         builder = (

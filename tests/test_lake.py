@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -87,3 +88,32 @@ def test_unknown_tables_and_versions_are_named(lake: Lake):
         lake.read_arrow("silver", "tags", version=7)
     with pytest.raises(LakeError, match="'platinum'"):
         lake.uri("platinum", "x")
+
+
+def test_spark_writes_parquet_that_delta_rs_commits(lake: Lake, spark):
+    rows = spark.createDataFrame(
+        [("A", "TI-1", "temperature", "degC", 1.0, None), ("B", "TI-1", "temperature", "degC", None, 9.0)],
+        "asset_id string, tag string, measurement string, unit string, normal_min double, normal_max double",
+    )
+    assert lake.append(rows, "silver", "tags", txn=Txn("job", 3)) == 0
+    assert lake.append(rows, "silver", "tags", txn=Txn("job", 3)) is None  # a retried batch lands once
+    assert lake.overwrite(rows.where("asset_id = 'B'"), "silver", "tags") == 1
+    assert lake.read_pandas("silver", "tags")["asset_id"].tolist() == ["B"]
+    assert lake.read_arrow("silver", "tags", version=0).num_rows == 2  # time travel sees the first commit
+    assert not [p for p in (Path(lake.root) / "silver" / "tags").iterdir() if p.name.startswith("_staging")]
+    with pytest.raises(LakeError, match="'colour'"):
+        lake.append(rows.withColumn("colour", rows.unit), "silver", "tags")
+
+
+def test_spark_written_timestamps_and_partitions_read_back_typed(lake: Lake, spark):
+    df = spark.sql(
+        "SELECT 'A' asset_id, 'TI-1' tag, 'temperature' measurement, timestamp'2026-01-02 03:04:05' ts, 1.5 value, "
+        "'degC' unit, 'degF' source_unit, CAST(NULL AS string) quality, 'eventhub' source, "
+        "timestamp'2026-01-02 03:04:06' enqueued_time, date'2026-01-02' event_date, 'f#1' _record_id, 1L _batch_id"
+    )
+    lake.append(df, "silver", "telemetry")
+    data = lake.read_arrow("silver", "telemetry")
+    assert data.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert data.column("ts")[0].as_py() == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert str(data.column("event_date")[0]) == "2026-01-02"
+    assert (Path(lake.root) / "silver" / "telemetry" / "event_date=2026-01-02").is_dir()
