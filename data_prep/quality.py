@@ -120,32 +120,26 @@ def split_checked_arrow(data: pa.Table, table: str, now: datetime) -> tuple[pa.T
     return good, bad
 
 
-def mark_duplicates(df, keys: list[str], existing=None, order: tuple = ("_source_file", "_line")):
-    """Add ``dup_rank`` (1 for the first arrival of a key in this batch, 2 for later copies) and ``in_silver``.
+def mark_duplicates(df, keys: list[str], existing=None, order: tuple[str, ...] = ("_source_file", "_line")):
+    """Add ``dup_rank`` (1 for the first arrival of a key in this batch, 2.. for later copies) and ``in_silver``.
 
-    Rows with a null key are never duplicates (a required-field rule rejects them instead). The
-    first arrival is found by an aggregate over the keys and the ordering columns only, not a
-    window over whole rows: duplicates are rare, and shuffling narrow rows is what keeps this cheap.
+    Rows with a null key are never duplicates (a required-field rule rejects them instead).
+    Duplicates are rare, so the full pass is only a narrow hash count per key; the ordering that
+    picks the first arrival runs on the few repeated keys' rows alone, and joins back by broadcast.
+    A window over all rows would shuffle every wide row.
     """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     key_ok = F.lit(True)
     for k in keys:
         key_ok = key_ok & F.col(k).isNotNull()
-    order_cols = [F.col(c) if isinstance(c, str) else c for c in order]
-    first = F.min(F.struct(*[c.alias(f"o{i}") for i, c in enumerate(order_cols)], F.col("_record_id").alias("rid")))
-    repeated = (
-        df.where(key_ok)
-        .groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("_copies"), first.alias("_first"))
-        .where(F.col("_copies") > 1)
-        .select(*keys, F.col("_first.rid").alias("_first_record"))
+    repeated = df.where(key_ok).groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+    copies = df.join(F.broadcast(repeated), on=keys, how="left_semi").select(*keys, "_record_id", *order)
+    ranked = copies.select(
+        "_record_id", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)).alias("dup_rank")
     )
-    # Broadcast: the repeated keys are few, and a shuffle join would move every wide row.
-    df = df.join(F.broadcast(repeated), on=keys, how="left")
-    df = df.withColumn(
-        "dup_rank", F.when(F.col("_first_record").isNull() | (F.col("_record_id") == F.col("_first_record")), 1).otherwise(2)
-    ).drop("_first_record")
+    df = df.join(F.broadcast(ranked), on="_record_id", how="left").withColumn("dup_rank", F.coalesce("dup_rank", F.lit(1)))
     if existing is None:
         return df.withColumn("in_silver", F.lit(False))
     # Same idea across batches: find the (few) keys already in silver on narrow rows, then broadcast.

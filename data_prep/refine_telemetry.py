@@ -82,8 +82,12 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
         .withColumn("unit", F.col("canonical_unit"))
     )
     # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
+    # Persisted and filled now: finding duplicates takes passes of their own, and Spark would
+    # otherwise start them together, each parsing and joining the batch before the cache is filled.
+    df = df.persist()
+    df.count()
     df = mark_duplicates(df, ["asset_id", "tag", "ts"], silver_keys,
-                         order=("enqueued_time", "_source_file", "_line"))
+                         order=("enqueued_time", "_source_file", "_line"))  # ascending puts nulls (historian) first
 
     df = (
         df.withColumn("source_unit", F.col("unit_src"))

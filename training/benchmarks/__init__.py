@@ -1,0 +1,1 @@
+"""Benchmark pipelines on public data sets; pure cores that the ``refinery benchmark`` commands call."""
