@@ -229,7 +229,7 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
             silver_rows, quarantine_rows = split_checked(checked, table)
         lake.append(silver_rows, "silver", table, txn=txn)
         lake.append(quarantine_rows, "quarantine", source, txn=txn)
-        checked.unpersist()
+        spark.catalog.clearCache()
         result.silver_rows[table] = n_silver
         result.quarantined[source] = n_quarantined
         result.seconds[table] = time.perf_counter() - started

@@ -84,14 +84,19 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
     # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
     # Persisted and filled now: finding duplicates takes passes of their own, and Spark would
     # otherwise start them together, each parsing and joining the batch before the cache is filled.
-    df = df.persist()
+    # The raw record stays out of the cache (it is most of a row's bytes); only rejected rows need
+    # it, and they fetch it back from bronze below.
+    df = df.drop("raw").persist()
     df.count()
     df = mark_duplicates(df, ["asset_id", "tag", "ts"], silver_keys,
                          order=("enqueued_time", "_source_file", "_line"))  # ascending puts nulls (historian) first
-
     df = (
         df.withColumn("source_unit", F.col("unit_src"))
         .withColumn("source", F.col("_source"))
         .withColumn("event_date", F.to_date("ts"))
     )
-    return checked_rows(apply_expectations(df, load_expectations("telemetry")), "telemetry")
+    checked = apply_expectations(df, load_expectations("telemetry"))
+    rejected_ids = checked.where(F.col("rule").isNotNull()).select("_record_id")
+    rejected_raw = bronze.select("_record_id", "raw").join(F.broadcast(rejected_ids), "_record_id", "left_semi")
+    checked = checked.join(F.broadcast(rejected_raw), "_record_id", "left")
+    return checked_rows(checked, "telemetry")

@@ -99,6 +99,9 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", "4g")
+            # Refinement caches a checked batch once per table; compressing that cache cost more
+            # than the whole parse on a laptop, and memory is not what runs short here.
+            .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
         )
