@@ -1,5 +1,5 @@
 # make demo / make test create .venv/ on first use; nothing else needs installing by hand.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

@@ -74,8 +74,8 @@ def training_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
     @dsl.pipeline(name="training", description="Gold features to trained, gated and registered models.")
     def training(
         lake: Input(type="uri_folder"),
-        horizon: int = 7, seed: int = 0, learning_rate: float = 0.05, num_leaves: int = 31,
-        max_rounds: int = 2000, min_improvement: float = 0.0,
+        horizon: int = 48, seed: int = 0, learning_rate: float = 0.05, num_leaves: int = 15,
+        max_rounds: int = 500, min_improvement: float = 0.01,
     ):
         _training_steps(c, lake, None, horizon, seed, learning_rate, num_leaves, max_rounds, min_improvement)
 
@@ -88,8 +88,8 @@ def end_to_end_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
     @dsl.pipeline(name="end_to_end", description="Landing files to registered models: data_prep then training.")
     def end_to_end(
         lake: Input(type="uri_folder"), landing: Input(type="uri_folder"),
-        horizon: int = 7, seed: int = 0, learning_rate: float = 0.05, num_leaves: int = 31,
-        max_rounds: int = 2000, min_improvement: float = 0.0,
+        horizon: int = 48, seed: int = 0, learning_rate: float = 0.05, num_leaves: int = 15,
+        max_rounds: int = 500, min_improvement: float = 0.01,
     ):
         gold = _data_prep_steps(c, lake, landing)
         _training_steps(c, lake, gold.outputs.committed, horizon, seed, learning_rate, num_leaves, max_rounds,

@@ -19,7 +19,9 @@ from training.lgbm import LgbmParams
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``benchmark`` with sub-commands ``cmapss``, ``softsensor`` and ``ai4i``."""
+    """Add ``features``, ``train``, ``promote``, ``rollback`` and ``benchmark`` (``cmapss``,
+    ``softsensor``, ``ai4i``)."""
+    register_lifecycle(subparsers)
     bench = subparsers.add_parser("benchmark", help="score the models on public benchmark data")
     sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
 
@@ -218,3 +220,107 @@ def run_ai4i_command(args: argparse.Namespace, settings: Any) -> int:
         "n_test": result.n_test, "seconds": round(seconds, 1),
     })
     return 0
+
+
+# ----------------------------------------------------------------------------- model lifecycle
+TRAINABLE = ("maintenance", "production")
+
+
+def register_lifecycle(subparsers: argparse._SubParsersAction) -> None:
+    """``features``, ``train``, ``promote`` and ``rollback``."""
+    from training import build_features
+    from training.train_maintenance import DEFAULT_MIN_IMPROVEMENT, add_arguments
+
+    build_features.register(subparsers)
+    tr = subparsers.add_parser("train", help="train a model, log it to MLflow, register it and run the champion gate")
+    tr.add_argument("--lake", help="lake root (default from settings)")
+    tr.add_argument("--model", required=True, choices=TRAINABLE, help="which model to train")
+    add_arguments(tr)
+    tr.add_argument("--min-improvement", type=float, default=DEFAULT_MIN_IMPROVEMENT,
+                    help=f"gate margin on the evaluation metric (default {DEFAULT_MIN_IMPROVEMENT})")
+    tr.set_defaults(func=run_train_command)
+    pr = subparsers.add_parser("promote", help="move alias champion to a registered model version")
+    pr.add_argument("--lake", help="lake root (locates the MLflow store; default from settings)")
+    pr.add_argument("--model", required=True, help="registered model name, e.g. maintenance")
+    pr.add_argument("--version", required=True, help="model version to promote")
+    pr.set_defaults(func=run_promote_command)
+    rb = subparsers.add_parser("rollback", help="move alias champion back to the previous champion")
+    rb.add_argument("--lake", help="lake root (locates the MLflow store; default from settings)")
+    rb.add_argument("--model", required=True, help="registered model name, e.g. maintenance")
+    rb.set_defaults(func=run_rollback_command)
+
+
+def train_and_gate(settings: Any, args: argparse.Namespace) -> list[Any]:
+    """Train ``args.model``, register its version(s), run the gate; returns the gate outcomes."""
+    from training import train_maintenance, train_production
+    from training.register import gate
+
+    if args.min_improvement < 0 or not math.isfinite(args.min_improvement):
+        raise ValueError(f"--min-improvement must be a finite number >= 0, got {args.min_improvement}")
+    if args.model == "maintenance":
+        result, logged = train_maintenance.train(settings, args)
+        records = [{"model_name": logged.model_name, "version": logged.version, "metric": train_maintenance.GATE_METRIC,
+                    "higher_is_better": True, "metrics": train_maintenance._finite(result.metrics)}]
+    else:
+        records = [{"model_name": lv.model_name, "version": lv.version, "metric": train_production.GATE_METRIC,
+                    "higher_is_better": True, "metrics": train_production._finite(res.metrics)}
+                   for res, lv in train_production.train(settings, args)]
+    return gate(settings.resolved_mlflow_uri(), records, args.min_improvement)
+
+
+def run_train_command(args: argparse.Namespace, settings: Any) -> int:
+    from training.register import print_outcomes
+
+    print_outcomes(train_and_gate(settings, args))
+    return 0
+
+
+def _check_model_exists(client: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        raise ValueError(f"no registered model {name!r} in {client.tracking_uri}") from None
+
+
+def run_promote_command(args: argparse.Namespace, settings: Any) -> int:
+    from training.tracking import mlflow_tracking, promote
+
+    with mlflow_tracking(settings.resolved_mlflow_uri()) as client:
+        _check_model_exists(client, args.model)
+        outcome = promote(client, args.model, args.version)
+    print(f"{args.model}: {outcome}")
+    return 0
+
+
+def run_rollback_command(args: argparse.Namespace, settings: Any) -> int:
+    from training.tracking import mlflow_tracking, rollback
+
+    with mlflow_tracking(settings.resolved_mlflow_uri()) as client:
+        _check_model_exists(client, args.model)
+        outcome = rollback(client, args.model)
+    print(f"{args.model}: {outcome}")
+    return 0 if outcome.promoted else 1
+
+
+def champion_lines(tracking_uri: str, prefixes: Sequence[str] = TRAINABLE) -> list[str]:
+    """One block per registered model whose name starts with one of ``prefixes``: its champion
+    version and the champion's evaluation metrics next to the naive baseline's."""
+    from training.tracking import CHAMPION, TAG_METRIC_PREFIX, mlflow_tracking
+
+    lines = []
+    with mlflow_tracking(tracking_uri) as client:
+        models = sorted(m.name for m in client.search_registered_models() if m.name.startswith(tuple(prefixes)))
+        for name in models:
+            try:
+                champ = client.get_model_version_by_alias(name, CHAMPION)
+            except Exception:  # noqa: BLE001 - a model without a champion is reported, not fatal
+                lines.append(f"  {name}: no {CHAMPION}")
+                continue
+            tags = {k[len(TAG_METRIC_PREFIX):]: float(v) for k, v in champ.tags.items() if k.startswith(TAG_METRIC_PREFIX)}
+            lines.append(f"  {name}: {CHAMPION} version {champ.version}")
+            for key in sorted(k for k in tags if not k.startswith("naive_")):
+                naive = tags.get(f"naive_{key}")
+                lines.append(f"    {key:<24} model {tags[key]:>10.4f}   naive {'n/a' if naive is None else f'{naive:.4f}':>10}")
+    return lines
