@@ -91,24 +91,16 @@ def build_sales_orders(orders, customers):
     )
 
 
-def _silver(lake: Lake, spark, table: str):
-    if lake.exists("silver", table):
-        return lake.read("silver", table)
-    from data_prep.lake import _arrow_to_spark_schema
-
-    return spark.createDataFrame([], _arrow_to_spark_schema(schemas.arrow_schema("silver", table)))
-
-
 def refresh_gold(lake: Lake, spark, touched_days: set[date]) -> list[str]:
     """Recompute gold from silver; returns the gold tables written."""
     from pyspark.sql import functions as F
 
-    assets = _silver(lake, spark, "assets")
+    assets = lake.read_or_empty("silver", "assets")
     written = []
     if touched_days:
         days = sorted(touched_days)
-        telemetry = _silver(lake, spark, "telemetry").where(F.col("event_date").isin(days))
-        hourly = build_asset_health_hourly(telemetry, _silver(lake, spark, "tags"), assets)
+        telemetry = lake.read_or_empty("silver", "telemetry").where(F.col("event_date").isin(days))
+        hourly = build_asset_health_hourly(telemetry, lake.read_or_empty("silver", "tags"), assets)
         if lake.exists("gold", "asset_health_hourly"):
             listed = ", ".join(f"'{d.isoformat()}'" for d in days)
             lake.overwrite(hourly, "gold", "asset_health_hourly", predicate=f"event_date IN ({listed})")
@@ -117,10 +109,10 @@ def refresh_gold(lake: Lake, spark, touched_days: set[date]) -> list[str]:
         written.append("asset_health_hourly")
     if lake.exists("gold", "asset_health_hourly"):
         daily = build_asset_health_daily(
-            lake.read("gold", "asset_health_hourly"), _silver(lake, spark, "alarms"), _silver(lake, spark, "work_orders"), assets
+            lake.read("gold", "asset_health_hourly"), lake.read_or_empty("silver", "alarms"), lake.read_or_empty("silver", "work_orders"), assets
         )
         lake.overwrite(daily, "gold", "asset_health_daily")
         written.append("asset_health_daily")
-    lake.overwrite(build_production_kpis(_silver(lake, spark, "production"), assets), "gold", "production_kpis")
-    lake.overwrite(build_sales_orders(_silver(lake, spark, "orders"), _silver(lake, spark, "customers")), "gold", "sales_orders")
+    lake.overwrite(build_production_kpis(lake.read_or_empty("silver", "production"), assets), "gold", "production_kpis")
+    lake.overwrite(build_sales_orders(lake.read_or_empty("silver", "orders"), lake.read_or_empty("silver", "customers")), "gold", "sales_orders")
     return written + ["production_kpis", "sales_orders"]

@@ -181,6 +181,12 @@ class Lake:
             return df.select(*[f.name for f in spark_schema.fields])
         return self.spark.read.schema(spark_schema).parquet(*files)
 
+    def read_or_empty(self, layer: str, table: str):
+        """The table as Spark, or no rows with its declared schema before its first write."""
+        if self.exists(layer, table):
+            return self.read(layer, table)
+        return self.spark.createDataFrame([], _arrow_to_spark_schema(schemas.arrow_schema(layer, table)))
+
     def _arrow_to_spark(self, data: pa.Table):
         spark_schema = _arrow_to_spark_schema(data.schema)
         if hasattr(self.spark, "createDataFrame") and _spark_major() >= 4:

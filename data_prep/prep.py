@@ -135,15 +135,6 @@ def refresh_master_data(lake: Lake, progress: dict[str, int], result: PrepResult
 
 
 # ---------------------------------------------------------------------------- record tables
-def _master(lake: Lake, table: str, spark):
-    """A silver master table as Spark, or an empty frame with its schema before the first build."""
-    if lake.exists("silver", table):
-        return lake.read("silver", table)
-    from data_prep.lake import _arrow_to_spark_schema
-
-    return spark.createDataFrame([], _arrow_to_spark_schema(schemas.arrow_schema("silver", table)))
-
-
 def _existing(lake: Lake, table: str):
     return lake.read("silver", table) if lake.exists("silver", table) else None
 
@@ -153,7 +144,7 @@ def refine_table(lake: Lake, spark, table: str, bronze):
     from pyspark.sql import functions as F
 
     if table == "telemetry":
-        tags = _master(lake, "tags", spark)
+        tags = lake.read_or_empty("silver", "tags")
         names = [r[0] for r in bronze.where(F.col("_source") == "historian")
                  .select(F.get_json_object("raw", "$.TagName")).distinct().collect()]
         hx = mdm.historian_xref([n for n in names if n], lake.read_pandas("silver", "tags") if lake.exists("silver", "tags")
@@ -168,18 +159,18 @@ def refine_table(lake: Lake, spark, table: str, bronze):
             )
             days = [r[0] for r in bronze.select(day).distinct().collect() if r[0]]
             existing = existing.where(F.col("event_date").isin(days)) if days else None
-        return refine_telemetry(bronze, _master(lake, "assets", spark), tags, hx_df, existing)
+        return refine_telemetry(bronze, lake.read_or_empty("silver", "assets"), tags, hx_df, existing)
     if table == "alarms":
         names = [r[0] for r in bronze.select(F.regexp_extract("raw", r"TAG=([^ |]+)", 1)).distinct().collect() if r[0]]
         tags = lake.read_pandas("silver", "tags") if lake.exists("silver", "tags") else pd.DataFrame(columns=["asset_id", "tag"])
         hx = mdm.historian_xref(names, tags)
         return refine_alarms(bronze, spark.createDataFrame(hx[["source_id", "asset_id"]], "source_id string, asset_id string"))
     if table == "work_orders":
-        return refine_work_orders(bronze, _master(lake, "asset_xref", spark), _existing(lake, "work_orders"))
+        return refine_work_orders(bronze, lake.read_or_empty("silver", "asset_xref"), _existing(lake, "work_orders"))
     if table == "production":
-        return refine_production(bronze, _master(lake, "assets", spark), _existing(lake, "production"))
+        return refine_production(bronze, lake.read_or_empty("silver", "assets"), _existing(lake, "production"))
     if table == "orders":
-        return refine_orders(bronze, _master(lake, "customer_xref", spark), _existing(lake, "orders"))
+        return refine_orders(bronze, lake.read_or_empty("silver", "customer_xref"), _existing(lake, "orders"))
     raise ValueError(f"no refinement for table {table!r}")
 
 
