@@ -253,18 +253,16 @@ def register_lifecycle(subparsers: argparse._SubParsersAction) -> None:
 def train_and_gate(settings: Any, args: argparse.Namespace) -> list[Any]:
     """Train ``args.model``, register its version(s), run the gate; returns the gate outcomes."""
     from training import train_maintenance, train_production
-    from training.register import gate
+    from training.register import gate, registration_records
 
     if args.min_improvement < 0 or not math.isfinite(args.min_improvement):
         raise ValueError(f"--min-improvement must be a finite number >= 0, got {args.min_improvement}")
     if args.model == "maintenance":
         result, logged = train_maintenance.train(settings, args)
-        records = [{"model_name": logged.model_name, "version": logged.version, "metric": train_maintenance.GATE_METRIC,
-                    "higher_is_better": True, "metrics": train_maintenance._finite(result.metrics)}]
+        records = registration_records([(logged, train_maintenance.GATE_METRIC, True, result.metrics)])
     else:
-        records = [{"model_name": lv.model_name, "version": lv.version, "metric": train_production.GATE_METRIC,
-                    "higher_is_better": True, "metrics": train_production._finite(res.metrics)}
-                   for res, lv in train_production.train(settings, args)]
+        records = registration_records([(lv, train_production.GATE_METRIC, True, res.metrics)
+                                        for res, lv in train_production.train(settings, args)])
     return gate(settings.resolved_mlflow_uri(), records, args.min_improvement)
 
 
