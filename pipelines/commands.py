@@ -73,25 +73,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.set_defaults(func=schedule)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    started = time.perf_counter()
+def run_pipeline(name: str, lake: str, landing: str | None, overrides: dict[str, str] | None = None, *,
+                 runs: str | None = None, from_node: str | None = None, config: str | None = None,
+                 started: float | None = None) -> dict:
+    """Build pipeline ``name`` as it would be submitted and execute its graph here; returns the run record.
+
+    Raises ``NodeFailed`` at the first failing node (its log tail attached).
+    """
     from pipelines import definitions
     from pipelines.graph import graph_from_job
-    from pipelines.runner import LocalRun, NodeFailed, child_environment
+    from pipelines.runner import LocalRun, child_environment
 
-    overrides = parse_sets(args.set)
-    lake = settings.lake_uri
     if "://" in lake and not lake.startswith("file://"):
         raise ValueError(f"--lake {lake!r}: the local runner needs a local folder")
     lake = lake.removeprefix("file://")
-    params = definitions.parameters(args.name)
-    folders = {k: v for k, v in {"lake": lake, "landing": settings.landing_uri}.items() if k in params}
-    job = definitions.build(args.name, definitions.resolve_parameters(args.name, folders, overrides))
-    runs_root = Path(args.runs) if args.runs else Path(lake).resolve().parent / "runs"
-    local = LocalRun(graph_from_job(job), runs_root, from_node=args.from_node, env=child_environment(args.config),
+    params = definitions.parameters(name)
+    folders = {k: v for k, v in {"lake": lake, "landing": landing}.items() if k in params and v}
+    job = definitions.build(name, definitions.resolve_parameters(name, folders, overrides or {}))
+    runs_root = Path(runs) if runs else Path(lake).resolve().parent / "runs"
+    local = LocalRun(graph_from_job(job), runs_root, from_node=from_node, env=child_environment(config),
                      started=started, job_yaml=str(job))
+    return local.run()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.perf_counter()
+    from pipelines.runner import NodeFailed
+
     try:
-        local.run()
+        run_pipeline(args.name, settings.lake_uri, settings.landing_uri, parse_sets(args.set), runs=args.runs,
+                     from_node=args.from_node, config=args.config, started=started)
     except NodeFailed as exc:
         print(f"--- last lines of {exc.log}", file=sys.stderr)
         for line in exc.tail:

@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from data_prep import ingest, prep
+from data_prep import ingest, prep  # noqa: F401  (their sub-commands register below)
 from data_prep.fault_audit import audit_faults
 from data_prep.lake import LAYERS, Lake
 
@@ -56,57 +56,35 @@ def run_tables(args: argparse.Namespace, settings) -> int:
 
 
 def run_demo(args: argparse.Namespace, settings) -> int:
-    """Simulate a small plant, ingest it, refine it, and print what the lake holds."""
-    from data_prep.simulator import SimulationConfig, simulate
-    from data_prep.spark_session import get_spark
+    """Simulate a small plant, then run the end_to_end pipeline on it through the local runner.
 
-    work = Path(args.workdir)
+    The runner executes the same component graph that `refinery pipeline submit end_to_end` sends
+    to Azure ML: ingest, bronze to silver, silver to gold, features, both trainings, the gate.
+    """
+    from data_prep.simulator import SimulationConfig, simulate
+    from pipelines.commands import run_pipeline
+    from training.commands import champion_lines
+
+    work = Path(args.workdir).resolve()
     if work.exists() and args.fresh:
         shutil.rmtree(work)
     landing, lake_root = work / "landing", work / "lake"
     started = time.perf_counter()
-    print(f"[1/5] simulate {args.assets} assets x {args.days} days into {landing}")
+    print(f"[1/2] simulate {args.assets} assets x {args.days} days into {landing}")
     summary = simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=args.bad_fraction))
     for line in summary.report():
         print(f"      {line}")
-    print(f"[2/5] ingest into bronze ({lake_root})")
-    spark = get_spark(settings)
-    lake = Lake(lake_root, spark=spark)
-    result = ingest.ingest(landing, lake)
-    print(f"      batch {result.batch_id}: {result.files} files, {sum(result.rows_by_table.values())} rows")
-    print("[3/5] refine bronze -> silver (+ quarantine) -> gold")
-    refined = prep.prep(lake, spark)
-    print(f"      silver +{sum(refined.silver_rows.values())} rows, quarantined {sum(refined.quarantined.values())}")
+    print(f"[2/2] pipeline end_to_end on the local runner (lake {lake_root})")
+    run_pipeline("end_to_end", str(lake_root), str(landing), config=args.config)
+    lake = Lake(lake_root)
     print_summary(lake)
-    audit = audit_faults(landing, lake)
     print("\nInjected faults and the rule that caught them")
-    print(audit.to_string(index=False))
-    train_demo_models(lake_root, settings)
-    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; lake at {lake_root}")
-    return 0
-
-
-def train_demo_models(lake_root: Path, settings) -> None:
-    """Build gold/asset_features, train, register and gate both models; print the champions."""
-    from training.build_features import report, run_build_features
-    from training.commands import champion_lines, train_and_gate
-    from training.register import print_outcomes
-    from training.train_maintenance import DEFAULT_MIN_IMPROVEMENT, add_arguments
-
-    settings = settings.model_copy(update={"lake_uri": str(lake_root)})
-    print("\n[4/5] build gold/asset_features")
-    rows, version, versions = run_build_features(Lake(lake_root))
-    print(f"      {report(rows, version, versions)}")
-    print(f"[5/5] train, register and gate the models (MLflow {settings.resolved_mlflow_uri()})")
-    defaults = argparse.ArgumentParser(add_help=False)
-    add_arguments(defaults)
-    for model in ("maintenance", "production"):
-        args = defaults.parse_args([])
-        args.model, args.min_improvement = model, DEFAULT_MIN_IMPROVEMENT
-        print_outcomes(train_and_gate(settings, args))
+    print(audit_faults(landing, lake).to_string(index=False))
     print("\nChampions and their test metrics next to the naive baselines")
-    for line in champion_lines(settings.resolved_mlflow_uri()):
+    for line in champion_lines(settings.model_copy(update={"lake_uri": str(lake_root)}).resolved_mlflow_uri()):
         print(line)
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; lake at {lake_root}, run records in {work / 'runs'}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
