@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
@@ -120,6 +121,16 @@ class Lake:
     def version(self, layer: str, table: str) -> int:
         """The table's current Delta version."""
         return self._table(layer, table).version()
+
+    def count(self, layer: str, table: str) -> int:
+        """Rows in the table's current snapshot, from the commit log's file statistics (no data read)."""
+        if not self.exists(layer, table):
+            return 0
+        dt = self._table(layer, table)
+        records = pa.table(dt.get_add_actions(flatten=True)).column("num_records")
+        if records.null_count:  # a writer that kept no statistics: count the rows instead
+            return dt.to_pyarrow_table(columns=[]).num_rows
+        return int(pa.compute.sum(records).as_py() or 0)
 
     def history(self, layer: str, table: str) -> list[dict[str, Any]]:
         """Commits, newest first: version, timestamp, operation, parameters."""

@@ -213,13 +213,14 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
             n_silver, n_quarantined = silver_rows.num_rows, quarantine_rows.num_rows
         else:
             # Spark writes both sides (delta-spark, or Parquet that delta-rs commits); persisted so
-            # the checks, the expensive part, run once.
-            checked = checked.persist()
-            counts = dict(checked.groupBy(F.col("rule").isNull().alias("good")).count().collect())
-            n_silver, n_quarantined = counts.get(True, 0), counts.get(False, 0)
-            silver_rows, quarantine_rows = split_checked(checked, table)
+            # the checks and the duplicate passes run once. The counts come from the commit log.
+            silver_rows, quarantine_rows = split_checked(checked.persist(), table)
+            before = lake.count("silver", table), lake.count("quarantine", source)
         lake.append(silver_rows, "silver", table, txn=txn)
         lake.append(quarantine_rows, "quarantine", source, txn=txn)
+        if not isinstance(silver_rows, pa.Table):
+            n_silver = lake.count("silver", table) - before[0]
+            n_quarantined = lake.count("quarantine", source) - before[1]
         spark.catalog.clearCache()
         result.silver_rows[table] = n_silver
         result.quarantined[source] = n_quarantined
