@@ -155,37 +155,71 @@ def discover(landing: Path) -> list[tuple[SourceFamily, Path]]:
     return found
 
 
+def _manifest_rows(landing: Path, items: list[tuple[str, str, int, int]], now: datetime) -> pa.Table:
+    """Manifest rows for (relative file, bronze table, rows, batch) items."""
+    cols: dict[str, list] = {name: [] for name in schemas.META["ingested_files"].names}
+    for rel, table, rows, batch in items:
+        path = landing / rel
+        stat = path.stat() if path.exists() else None
+        for key, value in (
+            ("source_file", rel), ("size", stat.st_size if stat else -1), ("mtime_ns", stat.st_mtime_ns if stat else -1),
+            ("table", table), ("rows", rows), ("_batch_id", batch), ("ingested_at", now),
+        ):
+            cols[key].append(value)
+    return pa.table(cols, schema=schemas.META["ingested_files"])
+
+
+def _recover_unrecorded_batches(landing: Path, lake: Lake, last_recorded: int, now: datetime) -> int:
+    """Record in the manifest the files of a run that died after its bronze writes; returns the last batch id used.
+
+    Such a run's rows are in bronze (its Delta transaction committed) but its files are missing
+    from the manifest. Re-ingesting them would double them and a new batch id reusing the dead
+    run's would be skipped by the transaction guard, so those files are recorded as ingested.
+    """
+    last_used, recovered = last_recorded, []
+    for table in sorted({f.table for f in SOURCES}):
+        done = lake.txn_version("bronze", table, "ingest")
+        if done is None or done <= last_recorded:
+            continue
+        last_used = max(last_used, done)
+        rows = lake.read_arrow("bronze", table, columns=["_source_file", "_batch_id"]).to_pandas()
+        orphans = rows[rows["_batch_id"] > last_recorded].groupby(["_source_file", "_batch_id"]).size()
+        recovered += [(rel, table, int(n), int(batch)) for (rel, batch), n in orphans.items()]
+    if recovered:
+        lake.append(_manifest_rows(landing, recovered, now), "_meta", "ingested_files")
+    return last_used
+
+
 def ingest(landing: Path, lake: Lake, now: datetime | None = None) -> IngestResult:
     """Land every file not yet in the manifest into bronze, as one batch."""
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder not found: {landing}")
     now = now or datetime.now(timezone.utc)
     seen: dict[str, int] = {}
-    batch_id = 1
+    last_recorded = 0
+    if lake.exists("_meta", "ingested_files"):
+        manifest = lake.read_arrow("_meta", "ingested_files", columns=["source_file", "_batch_id"]).to_pydict()
+        last_recorded = max(manifest["_batch_id"], default=0)
+    last_used = _recover_unrecorded_batches(landing, lake, last_recorded, now)
     if lake.exists("_meta", "ingested_files"):
         manifest = lake.read_arrow("_meta", "ingested_files", columns=["source_file", "_batch_id"]).to_pydict()
         seen = dict(zip(manifest["source_file"], manifest["_batch_id"]))
-        batch_id = max(manifest["_batch_id"], default=0) + 1
+    batch_id = last_used + 1
     files = [(f, p) for f, p in discover(landing) if p.relative_to(landing).as_posix() not in seen]
     by_table: dict[str, list[pa.Table]] = {}
-    manifest_rows: dict[str, list] = {name: [] for name in schemas.META["ingested_files"].names}
+    items = []
     for family, path in files:
         rows = bronze_rows(landing, family, path, batch_id, now)
         by_table.setdefault(family.table, []).append(rows)
-        stat = path.stat()
-        for key, value in (
-            ("source_file", path.relative_to(landing).as_posix()), ("size", stat.st_size), ("mtime_ns", stat.st_mtime_ns),
-            ("table", family.table), ("rows", rows.num_rows), ("_batch_id", batch_id), ("ingested_at", now),
-        ):
-            manifest_rows[key].append(value)
+        items.append((path.relative_to(landing).as_posix(), family.table, rows.num_rows, batch_id))
     counts = {}
     for table, parts in by_table.items():
         data = pa.concat_tables(parts)
         lake.append(data, "bronze", table, txn=Txn("ingest", batch_id))
         counts[table] = data.num_rows
     if files:
-        lake.append(pa.table(manifest_rows, schema=schemas.META["ingested_files"]), "_meta", "ingested_files")
-    return IngestResult(batch_id=batch_id if files else batch_id - 1, files=len(files), rows_by_table=counts, skipped_files=len(seen))
+        lake.append(_manifest_rows(landing, items, now), "_meta", "ingested_files")
+    return IngestResult(batch_id=batch_id if files else last_used, files=len(files), rows_by_table=counts, skipped_files=len(seen))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

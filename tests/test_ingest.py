@@ -56,3 +56,26 @@ def test_ingest_keeps_raw_records_and_is_idempotent(tmp_path):
 def test_missing_landing_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         ingest(tmp_path / "nowhere", Lake(tmp_path / "lake"))
+
+
+def test_a_run_that_died_before_its_manifest_is_recovered_not_doubled(tmp_path, monkeypatch):
+    landing, lake = tmp_path / "landing", Lake(tmp_path / "lake")
+    _land_events(landing, 4)
+    real_append = Lake.append
+
+    def dies_on_manifest(self, df, layer, table, txn=None):
+        if layer == "_meta":
+            raise RuntimeError("power cut")
+        return real_append(self, df, layer, table, txn=txn)
+
+    monkeypatch.setattr(Lake, "append", dies_on_manifest)
+    with pytest.raises(RuntimeError):
+        ingest(landing, lake)
+    monkeypatch.setattr(Lake, "append", real_append)
+    assert lake.read_arrow("bronze", "telemetry").num_rows == 4  # bronze committed, manifest not
+
+    _land_events(landing, 2, start=4)  # a new file arrives before the retry
+    retry = ingest(landing, lake)
+    assert retry.batch_id == 2 and retry.rows_by_table == {"telemetry": 2}
+    assert lake.read_arrow("bronze", "telemetry").num_rows == 6  # nothing doubled, nothing lost
+    assert ingest(landing, lake).files == 0
