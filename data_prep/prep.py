@@ -56,25 +56,51 @@ def _latest_batch(lake: Lake, table: str) -> int:
 
 
 # ---------------------------------------------------------------------------- master data
-def parse_master_records(bronze: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _is_date(text: object, iso_datetime: bool) -> bool:
+    try:
+        if iso_datetime:
+            pd.to_datetime(str(text), utc=True, format="ISO8601")
+        else:
+            datetime.strptime(str(text), "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+# Per master-data source: fields that must be present, and date fields with their format
+# (True: ISO-8601 date-time, False: YYYY-MM-DD). Rows failing them are quarantined here, since the
+# golden-record rules would reject the whole batch.
+MASTER_FIELD_RULES = {
+    "devices": ((), {}),
+    "equipment": ((), {"InstallDate": False}),
+    "crm_accounts": (("Name",), {"CreatedDate": True}),
+}
+
+
+def parse_master_records(bronze: pd.DataFrame, id_column: str, table: str = "devices") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bronze master-data rows to (records with their fields as columns, quarantine rows)."""
+    required, dates = MASTER_FIELD_RULES[table]
     parsed, failed = [], []
-    for row in bronze.itertuples(index=False):
+    for row in bronze.to_dict("records"):  # not itertuples: it renames the leading-underscore columns
         try:
-            rec = json.loads(row.raw) if row.raw else None
+            rec = json.loads(row["raw"]) if row["raw"] else None
         except ValueError:
             rec = None
         if not isinstance(rec, dict) or "_unparsed" in rec:
             failed.append((row, "well_formed_record", "the master-data record is not a JSON object or CSV row"))
         elif not str(rec.get(id_column) or "").strip():
             failed.append((row, "id_present", f"the record has no {id_column}"))
+        elif missing := [f for f in required if not str(rec.get(f) or "").strip()]:
+            failed.append((row, "required_fields_present", f"the record has no {missing[0]}"))
+        elif bad := [f for f, iso in dates.items() if str(rec.get(f) or "").strip() and not _is_date(rec[f], iso)]:
+            failed.append((row, "dates_parse", f"{bad[0]} {rec[bad[0]]!r} is not a date"))
         else:
             parsed.append(rec)
     now = datetime.now(timezone.utc)
     quarantine = pd.DataFrame(
         [
-            {"_record_id": r._record_id, "_source": r._source, "_source_file": r._source_file, "_line": r._line,
-             "_batch_id": r._batch_id, "rule": rule, "reason": reason, "raw": r.raw, "quarantined_at": now}
+            {**{c: r[c] for c in ("_record_id", "_source", "_source_file", "_line", "_batch_id", "raw")},
+             "rule": rule, "reason": reason, "quarantined_at": now}
             for r, rule, reason in failed
         ],
         columns=schemas.QUARANTINE.names,
@@ -103,7 +129,7 @@ def refresh_master_data(lake: Lake, progress: dict[str, int], result: PrepResult
             parsed[table] = pd.DataFrame()
             continue
         bronze = lake.read_pandas("bronze", table)
-        records, quarantine = parse_master_records(bronze, MASTER_SOURCES[table])
+        records, quarantine = parse_master_records(bronze, MASTER_SOURCES[table], table)
         parsed[table] = records
         fresh = quarantine[quarantine["_batch_id"] > progress.get(table, 0)]
         if len(fresh):
