@@ -9,17 +9,14 @@ from data_prep.fault_audit import EXPECTED_RULE, audit_faults
 from data_prep.lake import Lake
 from refinery.cli import main
 from refinery.commands_data import lake_summary
+from tests.conftest import prepare_plant
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory, spark):
-    work = tmp_path_factory.mktemp("plant")
-    landing, lake = work / "landing", work / "lake"
-    assert main(["simulate", "--landing", str(landing), "--assets", "6", "--days", "4", "--seed", "7", "--bad-fraction", "0.02"]) == 0
-    assert main(["ingest", "--landing", str(landing), "--lake", str(lake)]) == 0
-    assert main(["prep", "--lake", str(lake)]) == 0
+    landing, lake = prepare_plant(tmp_path_factory.mktemp("plant"), assets=6, days=4, seed=7)
     return landing, Lake(lake, spark=spark)
 
 

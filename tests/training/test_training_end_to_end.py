@@ -8,6 +8,7 @@ import pytest
 from data_prep.lake import Lake
 from refinery.cli import main
 from refinery.settings import Settings
+from tests.conftest import prepare_plant
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +19,7 @@ def _metrics(out: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, spark):
-    work = tmp_path_factory.mktemp("train_plant")
-    landing, lake = work / "landing", work / "lake"
-    assert main(["simulate", "--landing", str(landing), "--assets", "8", "--days", "5", "--seed", "5", "--bad-fraction", "0.02"]) == 0
-    assert main(["ingest", "--landing", str(landing), "--lake", str(lake)]) == 0
-    assert main(["prep", "--lake", str(lake)]) == 0
+    _, lake = prepare_plant(tmp_path_factory.mktemp("train_plant"), assets=8, days=5, seed=5)
     return lake
 
 
