@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "refinery.commands_data",
     "training.commands",
     "pipelines.commands",
+    "scoring.commands",
+    "scoring.endpoint_commands",
 ]
 
 
