@@ -1,8 +1,8 @@
 """The one boundary to Azure ML: a thin wrapper around ``MLClient``, nothing else calls Azure.
 
-Its four methods take ready-made azure-ai-ml entities and send them; building them is done
-elsewhere (``pipelines.publish``), so tests replace this class with a recorder and assert on the
-exact entities that would have been sent.
+Its methods take ready-made azure-ai-ml entities and send them (or fetch one endpoint); building
+them is done elsewhere (``pipelines.publish``, ``scoring.deploy``), so tests replace this class with a
+recorder and assert on the exact entities that would have been sent.
 """
 from __future__ import annotations
 
@@ -71,3 +71,26 @@ class AmlClient:
     def create_schedule(self, schedule: Any) -> Any:
         with _azure_call(f"{self.target}: creating schedule {schedule.name}"):
             return self._ml.schedules.begin_create_or_update(schedule).result()
+
+    def get_endpoint(self, name: str) -> Any | None:
+        """The online endpoint with its live and mirror traffic, or None when the workspace has none of that name."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with _azure_call(f"{self.target}: reading online endpoint {name}"):
+            try:
+                return self._ml.online_endpoints.get(name)
+            except ResourceNotFoundError:
+                return None
+
+    def create_endpoint(self, endpoint: Any) -> Any:
+        with _azure_call(f"{self.target}: creating online endpoint {endpoint.name}"):
+            return self._ml.online_endpoints.begin_create_or_update(endpoint).result()
+
+    def create_deployment(self, deployment: Any) -> Any:
+        with _azure_call(f"{self.target}: creating deployment {deployment.name} on endpoint {deployment.endpoint_name}"):
+            return self._ml.online_deployments.begin_create_or_update(deployment).result()
+
+    def update_endpoint_traffic(self, endpoint: Any) -> Any:
+        with _azure_call(f"{self.target}: setting traffic {endpoint.traffic} mirror {endpoint.mirror_traffic} "
+                         f"on endpoint {endpoint.name}"):
+            return self._ml.online_endpoints.begin_create_or_update(endpoint).result()

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default: SQLite file beside the lake."
     )
     endpoint_url: str = Field("http://127.0.0.1:5001/score", description="Online scoring endpoint.")
+    endpoint_name: str | None = Field(
+        None, description="AML managed online endpoint name (unique per Azure region); default: scoring/endpoint.yml's."
+    )
     subscription_id: str | None = None
     resource_group: str | None = None
     workspace_name: str | None = None
