@@ -217,9 +217,10 @@ class Lake:
             raise LakeError(f"cannot write a {type(df).__name__} to {layer}/{table}")
         return schemas.conform(data, layer, table)
 
-    def overwrite(self, df: Frame, layer: str, table: str, predicate: str | None = None) -> int:
-        """Replace the table's rows (or those matching ``predicate``); returns the new version."""
-        return self._write(df, layer, table, "overwrite", predicate=predicate)
+    def overwrite(self, df: Frame, layer: str, table: str, predicate: str | None = None, txn: Txn | None = None) -> int:
+        """Replace the table's rows (or those matching ``predicate``); returns the new version.
+        ``txn`` is recorded in the commit (see ``append``) but not checked: the caller decides."""
+        return self._write(df, layer, table, "overwrite", txn=txn, predicate=predicate)
 
     def append(self, df: Frame, layer: str, table: str, txn: Txn | None = None) -> int | None:
         """Add rows; with ``txn`` a batch already committed under that token is skipped (returns None)."""

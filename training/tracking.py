@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,13 +30,14 @@ import matplotlib
 matplotlib.use("Agg")  # headless: plots are files, never windows
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
-import mlflow.lightgbm  # noqa: E402
+import mlflow.pyfunc  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
+from scoring.model_bundle import ModelBundle, truncated  # noqa: E402
 from training.lgbm import TrainedModel  # noqa: E402
 
 CHAMPION = "champion"
@@ -134,6 +136,24 @@ def serving_requirements() -> list[str]:
             f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
 
 
+class BundleModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc face of a ``ModelBundle``: ``predict`` takes a frame with the feature
+    columns and returns one column per bundle output (e.g. failure_risk, rul_hours)."""
+
+    def load_context(self, context) -> None:
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        out = self.bundle.predict_matrix(self.bundle.matrix(model_input))
+        return pd.DataFrame(out, index=model_input.index)
+
+
+def single_bundle(name: str, model: TrainedModel, output: str = "prediction") -> ModelBundle:
+    """A one-output bundle of ``model`` (its trees up to the early-stopping round)."""
+    return ModelBundle(name, model.task, list(model.feature_names),
+                       {output: truncated(model.booster, model.best_iteration)})
+
+
 @dataclass(frozen=True)
 class LoggedVersion:
     """Where a trained model went: its run and its registered version."""
@@ -204,13 +224,16 @@ def log_trained_model(
     eval_data: EvalData | None = None,
     artifact_root: str | None = None,
     tags: Mapping[str, str] | None = None,
+    bundle: ModelBundle | None = None,
 ) -> LoggedVersion:
     """Log one training run in experiment ``model_name`` and register its model as a new version.
 
     Logged: ``params`` plus the booster's own parameters and stopping round, ``metrics``, the
     Delta version of each input table (param and tag ``input.<table>``), a feature-importance
     plot, a PR curve (classifiers) or residual plot (regressors) when ``eval_data`` is given,
-    and the model with its signature and input example. The new version is tagged with
+    and the served model with its signature and input example: ``bundle`` (all boosters a
+    consumer needs, see ``scoring.model_bundle``) or, without one, ``model`` alone, as an MLflow
+    pyfunc whose ``predict`` returns one column per bundle output. The new version is tagged with
     ``eval_slice_id``, ``eval.<metric>`` for each metric, and the inputs.
     """
     _check_key("model name", model_name)
@@ -224,7 +247,7 @@ def log_trained_model(
         _check_key("metric name", key)
         if not math.isfinite(float(value)):
             raise ValueError(f"metric {key!r} is not a finite number: {value!r}")
-    example = input_example[model.feature_names].head(5)
+    example = input_example[bundle.features if bundle else model.feature_names].head(5)
     root = artifact_root or default_artifact_root(tracking_uri)
     with mlflow_tracking(tracking_uri, artifact_root=root) as client:
         experiment_id = ensure_experiment(client, model_name, root)
@@ -244,18 +267,20 @@ def log_trained_model(
             for path, fig in figures.items():
                 mlflow.log_figure(fig, path)
                 plt.close(fig)
-            signature = infer_signature(example, model.predict(example))
-            # Only the trees up to the early-stopping round, whoever built the booster: a served
-            # model must predict what was evaluated, and a reloaded one forgets best_iteration.
-            served = lgb.Booster(model_str=model.booster.model_to_string(num_iteration=model.best_iteration))
-            info = mlflow.lightgbm.log_model(
-                served,
-                name="model",
-                signature=signature,
-                input_example=example,
-                registered_model_name=model_name,
-                pip_requirements=serving_requirements(),
-            )
+            # Only the trees up to the early-stopping round (see ``truncated``): a served model
+            # must predict what was evaluated, and a reloaded booster forgets best_iteration.
+            served = bundle or single_bundle(model_name, model)
+            outputs = pd.DataFrame(served.predict_matrix(served.matrix(example)), index=example.index)
+            with tempfile.TemporaryDirectory() as tmp:
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=BundleModel(),
+                    artifacts={"bundle": str(served.save(Path(tmp) / "bundle"))},
+                    signature=infer_signature(example, outputs),
+                    input_example=example,
+                    registered_model_name=model_name,
+                    pip_requirements=serving_requirements(),
+                )
         version = str(info.registered_model_version)
         version_tags = {TAG_SLICE: eval_slice_id,
                         **{f"{TAG_METRIC_PREFIX}{k}": repr(float(v)) for k, v in metrics.items()},

@@ -189,6 +189,7 @@ def log_and_register(settings, result: MaintenanceResult, inputs: dict[str, int]
     """Log the run (metrics, baseline metrics, input Delta versions) and register a new version."""
     from training.tracking import EvalData, log_trained_model
 
+    bundle = maintenance_bundle(result, horizon_hours)
     metrics = {**_finite(result.metrics), **{f"naive_{k}": v for k, v in _finite(result.baseline).items()}}
     return log_trained_model(
         settings.resolved_mlflow_uri(), MODEL_NAME, result.classifier,
@@ -199,7 +200,20 @@ def log_and_register(settings, result: MaintenanceResult, inputs: dict[str, int]
                 "rul_best_iteration": result.rul.best_iteration},
         metrics=metrics, eval_slice_id=result.split.slice_id, inputs=inputs,
         eval_data=EvalData(result.test_labels, result.test_scores),
-        tags={"model_kind": "maintenance", "horizon_hours": str(horizon_hours)},
+        tags={"model_kind": "maintenance", "horizon_hours": str(horizon_hours)}, bundle=bundle,
+    )
+
+
+def maintenance_bundle(result: MaintenanceResult, horizon_hours: float):
+    """The served model: failure risk within the horizon and remaining useful life (hours,
+    capped at the label cap) from the same feature row."""
+    from scoring.model_bundle import ModelBundle, truncated
+
+    return ModelBundle(
+        MODEL_NAME, "maintenance", list(result.classifier.feature_names),
+        {"failure_risk": truncated(result.classifier.booster, result.classifier.best_iteration),
+         "rul_hours": truncated(result.rul.booster, result.rul.best_iteration)},
+        {"horizon_hours": float(horizon_hours), "rul_cap_hours": float(bf.RUL_CAP_HOURS), "alert_rate": ALERT_RATE},
     )
 
 

@@ -51,6 +51,10 @@ class ProductionResult:
     design: pd.DataFrame = field(repr=False)
     test_y: np.ndarray = field(repr=False)
     test_pred: np.ndarray = field(repr=False)
+    envelope: Envelope | None = None
+    settings: list[str] = field(default_factory=list)
+    feeds: list[str] = field(default_factory=list)
+    qualities: list[str] = field(default_factory=list)
 
 
 def expand_maps(production: pd.DataFrame, assets: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +124,27 @@ def train_unit_type(frame: pd.DataFrame, production: pd.DataFrame, unit_type: st
     baseline = {"r2": r2(y[test], mean), "rmse": rmse(y[test], mean), "band_coverage": float("nan"),
                 "mean_predicted_gain": 0.0}
     slice_id = f"{unit_type}:ts>={design['ts'].iloc[test[0]].isoformat()}"
-    return ProductionResult(unit_type, models, metrics, baseline, slice_id, x.iloc[test], y[test], pred)
+    return ProductionResult(unit_type, models, metrics, baseline, slice_id, x.iloc[test], y[test], pred,
+                            envelope, settings, feeds, qualities)
+
+
+def production_bundle(res: ProductionResult):
+    """The served model of one unit type: point prediction and quantile band of the target,
+    plus what the recommender needs to rebuild the inputs and stay in the safe envelope."""
+    from scoring.model_bundle import ModelBundle, truncated
+
+    m = res.models
+    boosters = {"predicted": truncated(m.point.booster, m.point.best_iteration)}
+    if m.lower is not None and m.upper is not None:
+        boosters["low"] = truncated(m.lower.booster, m.lower.best_iteration)
+        boosters["high"] = truncated(m.upper.booster, m.upper.best_iteration)
+    env = res.envelope
+    spec = {"unit_type": res.unit_type, "target": TARGET, "lags": list(LAGS),
+            "settings": res.settings, "feeds": res.feeds, "qualities": res.qualities,
+            "quantiles": list(m.quantiles) if m.quantiles else None,
+            "envelope": {n: {"min": float(lo), "max": float(hi), "max_step": float(env.max_step[n])}
+                         for n, (lo, hi) in env.bounds.items()}}
+    return ModelBundle(MODEL_PREFIX + res.unit_type, "production", list(m.feature_names), boosters, spec)
 
 
 def train_production_models(production: pd.DataFrame, assets: pd.DataFrame, params: LgbmParams) -> list[ProductionResult]:
@@ -167,6 +191,7 @@ def train(settings, args: argparse.Namespace) -> list[tuple[ProductionResult, ob
             metrics={**_finite(res.metrics), **{f"naive_{k}": v for k, v in _finite(res.baseline).items()}},
             eval_slice_id=res.slice_id, inputs=inputs, eval_data=EvalData(res.test_y, res.test_pred),
             tags={"model_kind": "production", "unit_type": res.unit_type},
+            bundle=production_bundle(res),
         )
         print(f" {res.unit_type}:")
         for line in format_metrics(res.metrics, res.baseline):

@@ -71,7 +71,7 @@ def test_logged_run_has_params_metrics_plots_model_and_version_tags(store, data)
     # The served model is the evaluated one: trees up to the early-stopping round only.
     x = data[0].head(20)
     trained = train_regressor(data[0].iloc[:200], data[1][:200], data[0].iloc[200:], data[1][200:], FAST)
-    np.testing.assert_allclose(np.asarray(loaded.predict(x)), trained.predict(x))
+    np.testing.assert_allclose(loaded.predict(x)["prediction"].to_numpy(), trained.predict(x))
 
 
 def test_classifier_logs_a_pr_curve(store):
