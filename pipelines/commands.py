@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
 
     def params(q: argparse.ArgumentParser) -> None:
-        q.add_argument("name", help="pipeline: data_prep, training or end_to_end")
+        q.add_argument("name", help="pipeline: data_prep, training, batch_scoring or end_to_end")
         q.add_argument("--lake", help="lake root (default from settings)")
         q.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="pipeline parameter, e.g. --set horizon=14 --set landing=PATH (repeatable)")

@@ -43,8 +43,8 @@ def _data_prep_steps(c: dict[str, Any], lake: Any, landing: Any) -> Any:
 
 
 def _training_steps(c: dict[str, Any], lake: Any, after: Any, horizon: Any, seed: Any, learning_rate: Any,
-                    num_leaves: Any, max_rounds: Any, min_improvement: Any) -> None:
-    """features -> maintenance and production models -> evaluate, gate and register."""
+                    num_leaves: Any, max_rounds: Any, min_improvement: Any) -> Any:
+    """features -> maintenance and production models -> evaluate, gate and register; returns the gate."""
     features = c["build_features"](lake=lake) if after is None else c["build_features"](lake=lake, after=after)
     hyper = dict(seed=seed, learning_rate=learning_rate, num_leaves=num_leaves, max_rounds=max_rounds)
     maintenance = c["train_maintenance_model"](lake=lake, horizon=horizon, after=features.outputs.committed, **hyper)
@@ -56,6 +56,15 @@ def _training_steps(c: dict[str, Any], lake: Any, after: Any, horizon: Any, seed
     features.name, maintenance.name, production.name, register.name = (
         "build_features", "train_maintenance", "train_production", "register",
     )
+    return register
+
+
+def _scoring_step(c: dict[str, Any], lake: Any, after: Any, alias: Any, recent_hours: Any) -> Any:
+    """Champion models -> gold predictions and recommendations."""
+    kwargs = dict(lake=lake, alias=alias, recent_hours=recent_hours)
+    step = c["score_batch"](**kwargs) if after is None else c["score_batch"](after=after, **kwargs)
+    step.name = "score_batch"
+    return step
 
 
 def data_prep_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
@@ -82,26 +91,38 @@ def training_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
     return training
 
 
+def batch_scoring_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
+    from azure.ai.ml import Input, dsl
+
+    @dsl.pipeline(name="batch_scoring", description="Champion models to gold predictions and recommendations.")
+    def batch_scoring(lake: Input(type="uri_folder"), alias: str = "champion", recent_hours: int = 24):
+        _scoring_step(c, lake, None, alias, recent_hours)
+
+    return batch_scoring
+
+
 def end_to_end_pipeline(c: dict[str, Any]) -> Callable[..., Any]:
     from azure.ai.ml import Input, dsl
 
-    @dsl.pipeline(name="end_to_end", description="Landing files to registered models: data_prep then training.")
+    @dsl.pipeline(name="end_to_end",
+                  description="Landing files to scored gold: data_prep, training, then batch_scoring.")
     def end_to_end(
         lake: Input(type="uri_folder"), landing: Input(type="uri_folder"),
         horizon: int = 48, seed: int = 0, learning_rate: float = 0.05, num_leaves: int = 15,
-        max_rounds: int = 500, min_improvement: float = 0.01,
+        max_rounds: int = 500, min_improvement: float = 0.01, alias: str = "champion", recent_hours: int = 24,
     ):
         gold = _data_prep_steps(c, lake, landing)
-        _training_steps(c, lake, gold.outputs.committed, horizon, seed, learning_rate, num_leaves, max_rounds,
-                        min_improvement)
+        gate = _training_steps(c, lake, gold.outputs.committed, horizon, seed, learning_rate, num_leaves, max_rounds,
+                               min_improvement)
+        _scoring_step(c, lake, gate.outputs.committed, alias, recent_hours)
 
     return end_to_end
 
 
-# batch_scoring joins here once scoring.batch_score exists.
 PIPELINES: dict[str, Callable[[dict[str, Any]], Callable[..., Any]]] = {
     "data_prep": data_prep_pipeline,
     "training": training_pipeline,
+    "batch_scoring": batch_scoring_pipeline,
     "end_to_end": end_to_end_pipeline,
 }
 

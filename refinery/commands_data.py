@@ -59,7 +59,8 @@ def run_demo(args: argparse.Namespace, settings) -> int:
     """Simulate a small plant, then run the end_to_end pipeline on it through the local runner.
 
     The runner executes the same component graph that `refinery pipeline submit end_to_end` sends
-    to Azure ML: ingest, bronze to silver, silver to gold, features, both trainings, the gate.
+    to Azure ML: ingest, bronze to silver, silver to gold, features, both trainings, the gate,
+    batch scoring into gold.
     """
     from data_prep.simulator import SimulationConfig, simulate
     from pipelines.commands import run_pipeline
@@ -83,8 +84,36 @@ def run_demo(args: argparse.Namespace, settings) -> int:
     print("\nChampions and their test metrics next to the naive baselines")
     for line in champion_lines(settings.model_copy(update={"lake_uri": str(lake_root)}).resolved_mlflow_uri()):
         print(line)
+    print("\nBatch scoring in gold (score_batch step)")
+    for line in scoring_lines(lake):
+        print(line)
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; lake at {lake_root}, run records in {work / 'runs'}")
     return 0
+
+
+def scoring_lines(lake: Lake, top: int = 3) -> list[str]:
+    """Rows per model version in the prediction tables, the riskiest assets at the latest hour
+    and the largest recommended gains."""
+    from scoring.batch_score import PREDICTIONS, RECOMMENDATIONS
+
+    lines = []
+    if lake.exists(*PREDICTIONS):
+        preds = lake.read_pandas(*PREDICTIONS)
+        for (name, version), n in preds.groupby(["model_name", "model_version"]).size().items():
+            lines.append(f"  {'/'.join(PREDICTIONS)}: {n} rows from {name} version {version}")
+        latest = preds[preds["ts"] == preds["ts"].max()].nlargest(top, "failure_risk")
+        for r in latest.itertuples():
+            lines.append(f"    {r.asset_id} at {r.ts:%Y-%m-%d %H:%M}: failure risk {r.failure_risk:.3f} within "
+                         f"{r.horizon_hours:.0f} h, remaining life {r.rul_hours:.0f} h")
+    if lake.exists(*RECOMMENDATIONS):
+        recs = lake.read_pandas(*RECOMMENDATIONS)
+        lines.append(f"  {'/'.join(RECOMMENDATIONS)}: {len(recs)} rows for {recs['unit_id'].nunique()} units")
+        for r in recs.nlargest(top, "predicted_gain").itertuples():
+            moves = ", ".join(f"{k} {dict(r.current_settings)[k]:.3g}->{v:.3g}" for k, v in dict(r.recommended_settings).items()
+                              if abs(v - dict(r.current_settings)[k]) > 1e-9)
+            lines.append(f"    {r.unit_id} at {r.ts:%Y-%m-%d %H:%M}: {r.target} +{r.predicted_gain:.3f} "
+                         f"(band {r.band_low:.2f}..{r.band_high:.2f}) by {moves or 'keeping the settings'}")
+    return lines or ["  no prediction tables"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -321,14 +321,12 @@ def score(settings, alias: str = DEFAULT_ALIAS, features_version: int | None = N
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", default=DEFAULT_ALIAS, help="registry alias of the models to score with")
-    parser.add_argument("--features_version", type=int, default=None,
-                        help="Delta version of gold/asset_features to score (default: latest)")
     parser.add_argument("--recent_hours", type=int, default=DEFAULT_RECENT_HOURS,
                         help="hours per unit, most recent first, to recommend settings for")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Component entry point: ``python -m scoring.batch_score --lake ...``."""
+    """Component entry point: ``python -m scoring.batch_score --lake ...`` (latest features)."""
     from refinery.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="scoring.batch_score")
@@ -336,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        score(load_settings(lake_uri=args.lake), args.alias, args.features_version, args.recent_hours)
+        score(load_settings(lake_uri=args.lake), args.alias, None, args.recent_hours)
         return 0
     except (ValueError, FileNotFoundError) as exc:
         print(f"scoring.batch_score: error: {exc}", file=sys.stderr)

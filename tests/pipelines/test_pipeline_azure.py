@@ -68,23 +68,23 @@ def azure_env(monkeypatch):
 def test_register_sends_environments_then_components_then_pipelines(recorder, capsys):
     assert cli.main(["pipeline", "register"]) == 0
 
-    assert [k for k, _ in recorder.calls] == ["environment"] * 4 + ["component"] * (6 + 3)
+    assert [k for k, _ in recorder.calls] == ["environment"] * 4 + ["component"] * (7 + 4)
     envs = {(e.name, e.version) for e in recorder.sent("environment")}
     assert envs == {(f"refinery-{r}", "1") for r in ("spark", "train", "serve", "monitor")}
     components = recorder.sent("component")
-    assert [c.type for c in components][-3:] == ["pipeline"] * 3  # steps first, pipelines wired to them last
+    assert [c.type for c in components][-4:] == ["pipeline"] * 4  # steps first, pipelines wired to them last
     steps = {c.name: c for c in components if c.type != "pipeline"}
     assert {(n, c.version) for n, c in steps.items()} == {
         ("ingest_landing", "1"), ("prep_lake", "1"), ("build_features", "1"),
-        ("train_maintenance_model", "1"), ("train_production_model", "1"), ("register_models", "1"),
+        ("train_maintenance_model", "1"), ("train_production_model", "1"), ("register_models", "1"), ("score_batch", "1"),
     }
     assert steps["prep_lake"].environment == "refinery-spark:1"  # azureml:refinery-spark:1, as loaded
     pipelines = {c.name: c for c in components if c.type == "pipeline"}
-    assert set(pipelines) == {"data_prep", "training", "end_to_end"}
+    assert set(pipelines) == {"data_prep", "training", "batch_scoring", "end_to_end"}
     assert all(len(p.version) == 12 for p in pipelines.values())
     e2e = pipelines["end_to_end"]
     assert list(e2e.jobs) == ["ingest", "prep_silver", "prep_gold", "build_features", "train_maintenance",
-                              "train_production", "register"]
+                              "train_production", "register", "score_batch"]
     assert e2e.jobs["prep_gold"].component is steps["prep_lake"]  # wired to what was registered
     assert e2e.jobs["prep_gold"].resources.runtime_version == "3.5"
     assert "registered into workspace" in capsys.readouterr().out

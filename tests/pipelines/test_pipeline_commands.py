@@ -19,7 +19,7 @@ def test_validate_lists_every_component_and_pipeline(capsys):
     for name in ("ingest_landing", "prep_lake", "build_features", "train_maintenance_model",
                  "train_production_model", "register_models"):
         assert f"  {name} " in out
-    for name in ("data_prep", "training", "end_to_end"):
+    for name in ("data_prep", "training", "batch_scoring", "end_to_end"):
         assert f"  {name} " in out and "INVALID" not in out
     assert "environments (4): monitor, serve, spark, train  ok" in out
     missing = {m for m in PENDING if importlib.util.find_spec(m) is None}

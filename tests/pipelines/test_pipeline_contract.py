@@ -24,7 +24,7 @@ def _raw(path):
 def test_components_folder_holds_every_step():
     names = {load(p).name for p in FILES}
     assert names == {"ingest_landing", "prep_lake", "build_features", "train_maintenance_model",
-                     "train_production_model", "register_models"}
+                     "train_production_model", "register_models", "score_batch"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
