@@ -15,6 +15,9 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it."""
 
@@ -42,6 +45,15 @@ class Settings(BaseSettings):
     endpoint_name: str | None = Field(
         None, description="AML managed online endpoint name (unique per Azure region); default: scoring/endpoint.yml's."
     )
+    serve_dir: str | None = Field(
+        None, description="Folder `refinery serve` works in (served model copies, server options); "
+                          "default: 'serving' beside the lake."
+    )
+    serve_python: str = Field(
+        ".venv-serve/bin/python",
+        description="Python of the serving environment (azureml-inference-server-http, environments/serve.conda.yml); "
+                    "a relative path is under the project root. `make .venv-serve/.installed` creates it.",
+    )
     subscription_id: str | None = None
     resource_group: str | None = None
     workspace_name: str | None = None
@@ -56,6 +68,18 @@ class Settings(BaseSettings):
             return self.mlflow_tracking_uri
         root = Path(self.lake_uri).resolve().parent
         return f"sqlite:///{root / 'mlflow.db'}"
+
+    def resolved_serve_dir(self) -> Path:
+        """Where ``refinery serve`` keeps its files; embedded default is ``serving`` beside the lake."""
+        if self.serve_dir:
+            return Path(self.serve_dir).resolve()
+        base = Path(self.lake_uri).resolve().parent if self.is_local_lake else Path.cwd()
+        return base / "serving"
+
+    def resolved_serve_python(self) -> Path:
+        """The serving environment's Python; a relative setting is taken from the project root."""
+        path = Path(self.serve_python).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
