@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "pipelines.commands",
     "scoring.commands",
     "scoring.endpoint_commands",
+    "scoring.serve_command",
 ]
 
 
