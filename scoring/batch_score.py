@@ -115,7 +115,8 @@ def feature_matrix(features: pa.Table, names: Sequence[str]) -> np.ndarray:
     missing = [c for c in names if c not in features.column_names]
     if missing:
         raise ValueError(f"feature table lacks model input column(s) {missing[:5]}")
-    x = np.empty((features.num_rows, len(names)), dtype="float64")
+    # Column-major: each column is one contiguous copy; LightGBM reads either layout without copying.
+    x = np.empty((features.num_rows, len(names)), dtype="float64", order="F")
     for j, name in enumerate(names):
         x[:, j] = features.column(name).to_numpy(zero_copy_only=False)
     return x

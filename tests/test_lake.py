@@ -117,3 +117,35 @@ def test_spark_written_timestamps_and_partitions_read_back_typed(lake: Lake, spa
     assert data.column("ts")[0].as_py() == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert str(data.column("event_date")[0]) == "2026-01-02"
     assert (Path(lake.root) / "silver" / "telemetry" / "event_date=2026-01-02").is_dir()
+
+
+def test_fast_local_reader_returns_what_delta_rs_returns(lake: Lake):
+    """read_arrow scans local snapshots with pyarrow; it must equal delta-rs's own reader at every
+    version, with typed partition values and the rows a predicate overwrite removed left out."""
+    from deltalake import DeltaTable
+
+    from scoring.batch_score import PREDICTIONS_SCHEMA
+
+    def rows(version: str, dates: list, n: int = 3) -> pa.Table:
+        ts = [datetime(2026, 1, 1, h, tzinfo=timezone.utc) for h in range(n)]
+        cols = {f.name: pa.nulls(n, f.type) for f in PREDICTIONS_SCHEMA}
+        cols.update(asset_id=pa.array([f"A/{i} x" for i in range(n)]), ts=pa.array(ts, PREDICTIONS_SCHEMA.field("ts").type),
+                    event_date=pa.array(dates, pa.date32()), failure_risk=pa.array([0.1] * n),
+                    model_name=pa.array(["m"] * n), model_version=pa.array([version] * n),
+                    model_alias=pa.array(["champion"] * n), mlflow_run_id=pa.array(["r"] * n),
+                    source_table=pa.array(["gold/asset_features"] * n), source_table_version=pa.array([0] * n, pa.int64()),
+                    scored_at=pa.array(ts, PREDICTIONS_SCHEMA.field("scored_at").type))
+        return pa.Table.from_pydict(cols, schema=PREDICTIONS_SCHEMA)
+
+    day = datetime(2026, 1, 1).date()
+    lake.append(rows("1", [day, day, day]), "gold", "maintenance_predictions")
+    lake.append(rows("2", [day, day, day]), "gold", "maintenance_predictions")
+    lake.overwrite(rows("2", [day, day.replace(day=2)], n=2), "gold", "maintenance_predictions", predicate="model_version = '2'")
+    uri = lake.uri("gold", "maintenance_predictions")
+    for version in (0, 1, 2):
+        ours = lake.read_arrow("gold", "maintenance_predictions", version=version)
+        theirs = DeltaTable(uri, version=version).to_pyarrow_table().cast(ours.schema)
+        key = [("model_version", "ascending"), ("ts", "ascending")]
+        assert ours.sort_by(key).equals(theirs.select(ours.column_names).sort_by(key)), version
+    assert lake.read_arrow("gold", "maintenance_predictions", columns=["event_date"]).column(0).type == pa.date32()
+    assert lake.read_arrow("gold", "maintenance_predictions").num_rows == 5
