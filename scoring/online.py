@@ -40,6 +40,7 @@ try:  # orjson: about 5x faster, and strict RFC 8259 (no NaN, Infinity or 1e999)
     import orjson
 
     _decode_error: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
+    _FINITE_NUMBERS = True  # orjson refuses 1e999 and reads integers beyond 64 bits as (finite) floats
 
     def _loads(body: bytes) -> Any:
         return orjson.loads(body)
@@ -49,6 +50,7 @@ try:  # orjson: about 5x faster, and strict RFC 8259 (no NaN, Infinity or 1e999)
         return orjson.dumps(doc)
 except ImportError:  # any environment with only the standard library, made as strict
     _decode_error = (ValueError, RecursionError)
+    _FINITE_NUMBERS = False  # json reads 1e999 as inf and 10**400 as an int no double holds
 
     def _no_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
@@ -106,6 +108,7 @@ def show(value: Any, limit: int = 40) -> str:
 
 
 _NUMBER_TYPES = frozenset({float, int, type(None)})
+_ABSENT = object()
 
 
 class RowParser:
@@ -123,8 +126,8 @@ class RowParser:
             raise ValueError(f"model features may not be named {sorted(reserved)}: the request uses those names")
         self.features = list(features)
         self.max_rows = max_rows
-        self._keys = frozenset(["asset_id", *self.features])
-        self._keys_ts = self._keys | {"ts"}
+        self._keys_ts = frozenset(["asset_id", "ts", *self.features])
+        self._n_keys = len(self.features) + 1  # asset_id and the features; ts may come on top
         self._values: Callable[[dict], tuple] = (
             itemgetter(*self.features) if len(self.features) > 1 else (lambda row, k=self.features[0]: (row[k],)))
 
@@ -138,11 +141,12 @@ class RowParser:
                 doc = _loads_lenient(body)
             except (ValueError, RecursionError):
                 raise strict from None
-            self._parse_doc(doc)
+            self._parse_doc(doc, finite=False)
             raise strict from None  # not reached: a non-finite value always fails a check
-        return self._parse_doc(doc)
+        return self._parse_doc(doc, _FINITE_NUMBERS)
 
-    def _parse_doc(self, doc: Any) -> ParsedRequest:
+    def _parse_doc(self, doc: Any, finite: bool) -> ParsedRequest:
+        """``finite``: the parser already refused numbers no double can hold."""
         if type(doc) is not dict:
             raise RequestError(400, "body", f'expected a JSON object {{"rows": [...]}}, got {_kind(doc)}')
         if "rows" not in doc:
@@ -155,21 +159,28 @@ class RowParser:
             raise RequestError(400, "rows", f"expected a non-empty list of row objects, got {_kind(rows)}")
         if len(rows) > self.max_rows:
             raise RequestError(413, "rows", f"{len(rows)} rows, at most {self.max_rows} per request")
-        keys, keys_ts, values, numbers = self._keys, self._keys_ts, self._values, _NUMBER_TYPES
+        n_keys, values, numbers = self._n_keys, self._values, _NUMBER_TYPES
         ids: list[str] = []
         stamps: list[str | None] = []
         matrix_rows: list[tuple] = []
         for i, row in enumerate(rows):
             if type(row) is not dict:
                 raise RequestError(400, f"rows[{i}]", f"expected a row object, got {_kind(row)}")
-            k = row.keys()
-            if k != keys and k != keys_ts:
+            # Every feature present (itemgetter) and the right number of keys: nothing missing
+            # or extra, without comparing key sets.
+            k = len(row)
+            if k != n_keys and (k != n_keys + 1 or "ts" not in row):
                 self._key_error(i, row)
-            vals = values(row)
+            try:
+                vals = values(row)
+            except KeyError:
+                self._key_error(i, row)
             if not numbers.issuperset(map(type, vals)):
                 self._value_error(i, vals)
-            asset = row["asset_id"]
+            asset = row.get("asset_id", _ABSENT)
             if type(asset) is not str or not asset or len(asset) > MAX_ASSET_ID_CHARS:
+                if asset is _ABSENT:
+                    self._key_error(i, row)
                 raise RequestError(400, f"rows[{i}].asset_id",
                                    f"expected a non-empty string of at most {MAX_ASSET_ID_CHARS} characters, got {show(asset)}")
             ts = row.get("ts")
@@ -182,7 +193,7 @@ class RowParser:
             x = np.array(matrix_rows, dtype=np.float64)  # null -> NaN, LightGBM's missing value
         except OverflowError:  # an integer beyond float range
             self._range_error(matrix_rows)
-        if np.isinf(x).any():  # a number JSON allows but a double cannot hold (1e999)
+        if not finite and np.isinf(x).any():  # a number JSON allows but a double cannot hold (1e999)
             self._range_error(matrix_rows)
         return ParsedRequest(ids, stamps, x)
 
@@ -251,7 +262,8 @@ class FastBooster:
     call: tens of microseconds, more than the trees take for one row. Here the single-row
     fast path (``LGBM_BoosterPredictForMatSingleRowFast``) is set up once per loaded model and a
     many-row matrix goes straight to ``LGBM_BoosterPredictForMat``. One thread: each server
-    worker is its own process, and a worker scores one request at a time.
+    worker is its own process and scores one request at a time. Not shared between threads
+    (the single-row output buffer is this object's).
     """
 
     def __init__(self, booster: lgb.Booster):
@@ -266,17 +278,31 @@ class FastBooster:
             self._handle, ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(0), ctypes.c_int(-1),
             ctypes.c_int(_DTYPE_FLOAT64), ctypes.c_int32(self._ncol), self._params, ctypes.byref(self._fast)))
         self._out_len = ctypes.c_int64()
-        self._one = np.zeros(1, dtype=np.float64)
-        self._one_ptr = self._one.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-        self._single = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        self._out_len_ref = ctypes.byref(self._out_len)
+        self._out1 = ctypes.c_double()
+        self._out1_ref = ctypes.byref(self._out1)
+        # Our own function objects (CDLL item access makes a new one), so that declaring the
+        # argument types, which spares a conversion object per argument per call, leaves
+        # lightgbm's own calls as they are.
+        self._single = _LIB["LGBM_BoosterPredictForMatSingleRowFast"]
+        self._single.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64),
+                                 ctypes.POINTER(ctypes.c_double)]
+        self._single.restype = ctypes.c_int
         self._many = _LIB.LGBM_BoosterPredictForMat
+
+    def predict_row(self, data: int) -> float:
+        """The prediction for the one row of float64 features at address ``data``."""
+        if self._single(self._fast, data, self._out_len_ref, self._out1_ref):
+            _safe_call(-1)  # raises LightGBM's last error
+        return self._out1.value
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predictions for the rows of ``x`` (C-contiguous float64, ``num_feature`` columns)."""
+        if x.dtype != np.float64 or x.ndim != 2 or x.shape[1] != self._ncol or not x.flags.c_contiguous:
+            raise ValueError(f"expected a C-contiguous float64 matrix of {self._ncol} columns, got {x.dtype} {x.shape}")
         n = x.shape[0]
         if n == 1:
-            _safe_call(self._single(self._fast, ctypes.c_void_p(x.ctypes.data), ctypes.byref(self._out_len), self._one_ptr))
-            return self._one.copy()
+            return np.array([self.predict_row(x.ctypes.data)])
         out = np.empty(n, dtype=np.float64)
         _safe_call(self._many(
             self._handle, ctypes.c_void_p(x.ctypes.data), ctypes.c_int(_DTYPE_FLOAT64), ctypes.c_int32(n),
@@ -327,15 +353,29 @@ class ServedModel:
             out["low"], out["high"] = np.minimum(out["low"], out["high"]), np.maximum(out["low"], out["high"])
         return out
 
+    def _predict_row(self, x: np.ndarray) -> dict[str, float]:
+        """``predict`` for a one-row matrix, as plain floats (no array work for a single row)."""
+        data = x.ctypes.data
+        out = {name: b.predict_row(data) for name, b in self._boosters.items()}
+        if out.get("rul_hours", 0.0) < 0.0:
+            out["rul_hours"] = 0.0
+        if "low" in out and "high" in out and out["low"] > out["high"]:
+            out["low"], out["high"] = out["high"], out["low"]
+        return out
+
     def score(self, body: bytes) -> bytes:
         """The response body for a request body; RequestError for a bad request."""
         req = self.parser.parse(body)
-        out = self.predict(req.matrix)
-        names = self.outputs
-        columns = [out[n].tolist() for n in names]
         name, version = self.identity.name, self.identity.version
-        predictions = [{"asset_id": a, "ts": t, **dict(zip(names, vals)), "model_name": name, "model_version": version}
-                       for a, t, *vals in zip(req.asset_ids, req.ts, *columns)]
+        if len(req.asset_ids) == 1:
+            predictions = [{"asset_id": req.asset_ids[0], "ts": req.ts[0], **self._predict_row(req.matrix),
+                            "model_name": name, "model_version": version}]
+        else:
+            out = self.predict(req.matrix)
+            names = self.outputs
+            columns = [out[n].tolist() for n in names]
+            predictions = [{"asset_id": a, "ts": t, **dict(zip(names, vals)), "model_name": name, "model_version": version}
+                           for a, t, *vals in zip(req.asset_ids, req.ts, *columns)]
         return dumps({"model": self._model_doc, "predictions": predictions})
 
     def describe(self, max_body_bytes: int) -> bytes:

@@ -90,13 +90,14 @@ def run(request):
 
 def _handle(request) -> Response:
     model = _model  # one read: a swap during this request does not change the model it uses
-    method = request.method
+    environ = request.environ  # the WSGI fields themselves: cheaper than werkzeug's parsed views
+    method = environ["REQUEST_METHOD"]
     if method == "POST":
         _authorize(request)
-        ctype = request.headers.get("Content-Type", "")
-        if ctype != _JSON and request.mimetype != _JSON:
+        ctype = environ.get("CONTENT_TYPE", "")
+        if ctype != _JSON and request.mimetype != _JSON:  # exact match first, then with parameters
             raise RequestError(415, "Content-Type", f"expected {_JSON}, got {ctype!r}")
-        return _respond(200, model.score(_read_body(request)))
+        return _respond(200, model.score(_read_body(request, environ)))
     if method == "GET":
         _authorize(request)
         return _respond(200, model.describe(_options.max_body_bytes))
@@ -106,7 +107,7 @@ def _handle(request) -> Response:
 
 
 def _respond(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
-    return Response(body, status, headers=headers, mimetype=_JSON)
+    return Response(body, status, headers=headers, content_type=_JSON)
 
 
 def _authorize(request) -> None:
@@ -114,13 +115,13 @@ def _authorize(request) -> None:
     expected = _options.key_sha256
     if expected is None:
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     given = hashlib.sha256(token.strip().encode("utf-8", "replace")).hexdigest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
         raise RequestError(401, "Authorization", "expected 'Bearer <key>' with the key this server was started with")
 
 
-def _read_body(request) -> bytes:
+def _read_body(request, environ: dict) -> bytes:
     """The request body, refused with 413 beyond the size limit: by its Content-Length before
     reading, and by the bytes actually read when it is sent in chunks."""
     limit = _options.max_body_bytes
@@ -128,7 +129,11 @@ def _read_body(request) -> bytes:
     if length is not None:
         if length > limit:
             _too_large(request, length, limit)
-        return request.get_data(cache=False)
+        # WSGI: read exactly Content-Length bytes from the input (gunicorn reads until it has them).
+        body = environ["wsgi.input"].read(length)
+        if len(body) != length:
+            raise RequestError(400, "body", f"ended after {len(body)} of the {length} bytes its Content-Length announced")
+        return body
     stream, parts, size = request.stream, [], 0
     while chunk := stream.read(65536):
         size += len(chunk)
