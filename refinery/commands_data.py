@@ -6,6 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from data_prep import ingest, prep  # noqa: F401  (their sub-commands register below)
 from data_prep.fault_audit import audit_faults
 from data_prep.lake import LAYERS, Lake
@@ -66,16 +68,19 @@ def run_demo(args: argparse.Namespace, settings) -> int:
     from pipelines.commands import run_pipeline
     from training.commands import champion_lines
 
+    from scoring.serve import check_serve_python
+
+    check_serve_python(settings.resolved_serve_python())  # fail now, not after the pipeline
     work = Path(args.workdir).resolve()
     if work.exists() and args.fresh:
         shutil.rmtree(work)
     landing, lake_root = work / "landing", work / "lake"
     started = time.perf_counter()
-    print(f"[1/2] simulate {args.assets} assets x {args.days} days into {landing}")
+    print(f"[1/3] simulate {args.assets} assets x {args.days} days into {landing}")
     summary = simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=args.bad_fraction))
     for line in summary.report():
         print(f"      {line}")
-    print(f"[2/2] pipeline end_to_end on the local runner (lake {lake_root})")
+    print(f"[2/3] pipeline end_to_end on the local runner (lake {lake_root})")
     run_pipeline("end_to_end", str(lake_root), str(landing), config=args.config)
     lake = Lake(lake_root)
     print_summary(lake)
@@ -86,6 +91,10 @@ def run_demo(args: argparse.Namespace, settings) -> int:
         print(line)
     print("\nBatch scoring in gold (score_batch step)")
     for line in scoring_lines(lake):
+        print(line)
+    demo_settings = settings.model_copy(update={"lake_uri": str(lake_root), "serve_dir": str(work / "serving")})
+    print("\n[3/3] the champion on a local online endpoint (score.py under azureml-inference-server-http)")
+    for line in endpoint_lines(demo_settings, lake, work / "serving.log"):
         print(line)
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; lake at {lake_root}, run records in {work / 'runs'}")
     return 0
@@ -114,6 +123,47 @@ def scoring_lines(lake: Lake, top: int = 3) -> list[str]:
             lines.append(f"    {r.unit_id} at {r.ts:%Y-%m-%d %H:%M}: {r.target} +{r.predicted_gain:.3f} "
                          f"(band {r.band_low:.2f}..{r.band_high:.2f}) by {moves or 'keeping the settings'}")
     return lines or ["  no prediction tables"]
+
+
+def endpoint_lines(settings, lake: Lake, log_path: Path, assets: int = 3) -> list[str]:
+    """Start the local endpoint on a free port, send it the latest feature rows of a few assets
+    and one request with a wrong type, and describe both answers; the server is stopped after."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from scoring.serve import free_port, local_endpoint
+
+    features = lake.read_pandas("gold", "asset_features")
+    latest = features.sort_values("ts").groupby("asset_id").tail(1).head(assets)
+
+    def post(url: str, doc: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    lines = []
+    with local_endpoint(settings, port=free_port(), poll_seconds=30, log_path=log_path) as ep:
+        from scoring.model_bundle import ModelBundle
+
+        names = ModelBundle.load(ep.serve_dir / ep.current.path).features
+        rows = [{"asset_id": r["asset_id"], "ts": r["ts"].isoformat(),
+                 **{f: (None if pd.isna(r[f]) else float(r[f])) for f in names}}
+                for r in latest.to_dict("records")]
+        lines.append(f"  serving {ep.current.name} version {ep.current.version} ({ep.current.alias}) at {ep.url}; "
+                     f"server log {log_path}")
+        status, body = post(ep.url, {"rows": rows})
+        lines.append(f"  POST {len(rows)} rows -> {status}")
+        for p in body.get("predictions", []):
+            lines.append(f"    {p['asset_id']} at {p.get('ts')}: failure risk {p['failure_risk']:.3f}, "
+                         f"remaining life {p['rul_hours']:.0f} h ({p['model_name']} v{p['model_version']})")
+        bad = dict(rows[0], **{names[0]: "high"})
+        status, body = post(ep.url, {"rows": [bad]})
+        lines.append(f"  POST a row whose {names[0]} is a string -> {status}: {body.get('message', body)}")
+    return lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
