@@ -63,13 +63,14 @@ def init() -> None:
     global _model, _options
     models = Path(os.environ["AZUREML_MODEL_DIR"])
     serve_dir = serve_dir_of(models)
+    stamp = _stamp(serve_dir)  # before reading: a change from here on is seen by the watcher
     current = read_current(serve_dir)
     if current is None:  # AML: the registered model's own folder
         _model = _load_registered(models)
     else:  # refinery serve: the model current.json names, followed from now on
         _options = read_options(serve_dir)
         _model = _load_current(serve_dir, current)
-        _Watcher(serve_dir, current).start()
+        _Watcher(serve_dir, current, stamp).start()
     _publish_openapi()
     logger.info("serving %s version %s (%s), %d features", _model.identity.name, _model.identity.version,
                 _model.identity.alias, len(_model.bundle.features))
@@ -198,27 +199,29 @@ def _load_current(root: Path, current: CurrentModel) -> ServedModel:
     return ServedModel(bundle, identity, _options.max_rows)
 
 
+def _stamp(serve_dir: Path) -> tuple[int, int, int] | None:
+    """Identity of ``current.json`` as written: each atomic replace makes a new file."""
+    try:
+        st = os.stat(serve_dir / CURRENT_FILE)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class _Watcher(threading.Thread):
     """Follows ``current.json``: a changed file naming another model is loaded, then swapped in."""
 
-    def __init__(self, root: Path, current: CurrentModel):
+    def __init__(self, root: Path, current: CurrentModel, seen: tuple[int, int, int] | None):
         super().__init__(name="current-model-watcher", daemon=True)
         self.root = root
         self.current = current
-        self.seen = self._stamp()
-
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.root / CURRENT_FILE)
-        except OSError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
+        self.seen = seen
 
     def run(self) -> None:
         global _model
         while True:
             time.sleep(WATCH_SECONDS)
-            stamp = self._stamp()
+            stamp = _stamp(self.root)
             if stamp is None or stamp == self.seen:
                 continue
             self.seen = stamp

@@ -66,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from azureml_inference_server_http.log_config import load_logging_config
 
     os.environ.update(server_environment(args.entry_script, args.model_dir, args.app_root, args.port, args.workers))
+    # Newer gunicorn opens a control socket at one fixed path per user, which every server on the
+    # machine would fight over (and the first to stop would remove); these servers need none.
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
+        os.environ["GUNICORN_CMD_ARGS"] = f"{os.environ.get('GUNICORN_CMD_ARGS', '')} --no-control-socket".strip()
     load_logging_config(PACKAGE_ROOT)
     sys.path.append(str(args.app_root))
     if args.parent_pid:
