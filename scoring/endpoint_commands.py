@@ -30,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("deploy", help="create or update the endpoint, then roll out one deployment (blue or green)")
     q.add_argument("deployment", help="deployment to roll out: blue or green (scoring/deployment_<name>.yml)")
-    q.add_argument("--model-version", required=True, help="registered version of the model to serve, e.g. 3")
+    which = q.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model-version", help="registered version of the model to serve, e.g. 3")
+    which.add_argument("--alias", help="serve the version this registry alias names now, e.g. champion "
+                                       "(looked up in the settings' MLflow registry)")
+    q.add_argument("--lake", help="lake root: locates the embedded MLflow registry for --alias (default from settings)")
     q.add_argument("--model", default="maintenance", help="registered model name (default maintenance)")
     q.add_argument("--instance-type", help="VM size (default: the spec's, Standard_DS3_v2)")
     q.add_argument("--instance-count", help="number of instances (default: the spec's)")
@@ -56,13 +60,26 @@ def _current(client, name: str):
     return endpoint
 
 
+def _alias_version(settings: Settings, model: str, alias: str) -> str:
+    """The version ``alias`` of ``model`` names in the settings' MLflow registry (on Azure, the
+    workspace's), printed so the rollout says what it froze."""
+    from scoring.registry import resolve
+    from training.tracking import mlflow_tracking
+
+    with mlflow_tracking(settings.resolved_mlflow_uri()) as client:
+        ref = resolve(client, model, alias)
+    print(f"alias {alias} of {model} is version {ref.version} (run {ref.run_id})")
+    return ref.version
+
+
 def deploy(args: argparse.Namespace, settings: Settings) -> int:
     """Endpoint, then deployment; the first deployment takes all live traffic, one added later none."""
     from scoring import deploy as plan
 
     name = plan.endpoint_name(args.endpoint, settings.endpoint_name)
+    version = args.model_version if args.alias is None else _alias_version(settings, args.model, args.alias)
     # Built (and so validated) before anything is sent.
-    deployment = plan.build_deployment(args.deployment, name, args.model_version, model=args.model,
+    deployment = plan.build_deployment(args.deployment, name, version, model=args.model,
                                        instance_type=args.instance_type,
                                        instance_count=plan.parse_instance_count(args.instance_count))
     client = _client(settings)

@@ -301,3 +301,20 @@ def test_aml_client_sends_entities_and_reads_a_missing_endpoint_as_none():
         client.create_deployment(deploy.build_deployment("blue", "refinery-maintenance", "9"))
     assert str(err.value) == ("workspace test: creating deployment blue on endpoint refinery-maintenance failed: "
                               "(BadArgument) Model maintenance:9 not found")
+
+
+def test_deploy_by_alias_serves_the_version_the_registry_alias_names(recorder, tmp_path, capsys):
+    from refinery.settings import Settings
+    from tests.scoring.synthetic_model import register, train_bundle
+
+    lake = tmp_path / "lake"
+    uri = Settings(lake_uri=str(lake)).resolved_mlflow_uri()
+    bundle = train_bundle(seed=1, rows=600, max_rounds=10)
+    register(uri, bundle)
+    second = register(uri, bundle)  # promoted: the alias now names version 2
+    assert cli.main(["endpoint", "deploy", "blue", "--alias", "champion", "--lake", str(lake)]) == 0
+    [d] = recorder.sent("deployment")
+    assert d.model == f"azureml:maintenance:{second.version}" and second.version == "2"
+    assert "alias champion of maintenance is version 2" in capsys.readouterr().out
+    assert cli.main(["endpoint", "deploy", "blue", "--alias", "staging", "--lake", str(lake)]) == 2
+    assert "has no alias 'staging'" in capsys.readouterr().err
