@@ -82,7 +82,9 @@ class RequestError(ValueError):
         self.field = field
 
     def body(self) -> bytes:
-        return dumps({"message": str(self), "field": self.field})
+        # The standard library escapes what orjson refuses: a field named by the lenient re-parse
+        # may hold a lone surrogate ("\\ud800" is valid JSON but no UTF-8).
+        return json.dumps({"message": str(self), "field": self.field}).encode("ascii")
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,16 @@ def _authorize(request) -> None:
 
 def _read_body(request, environ: dict) -> bytes:
     """The request body, refused with 413 beyond the size limit: by its Content-Length before
-    reading, and by the bytes actually read when it is sent in chunks."""
+    reading, and by the bytes actually read when it is sent in chunks; 400 when it cannot be read."""
+    try:
+        return _read_limited(request, environ)
+    except RequestError:
+        raise
+    except Exception as exc:  # malformed chunks, a client gone mid-body: the server's reader raises
+        raise RequestError(400, "body", f"could not be read ({type(exc).__name__}: {exc})"[:200]) from None
+
+
+def _read_limited(request, environ: dict) -> bytes:
     limit = _options.max_body_bytes
     length = request.content_length
     if length is not None:

@@ -132,6 +132,16 @@ def test_integers_and_nulls_are_numbers_and_missing_values(served, bundle):
     assert abs(doc["predictions"][0]["failure_risk"] - expected["failure_risk"][0]) <= 1e-12
 
 
+def test_a_field_no_utf8_can_hold_is_still_named(served):
+    # "\ud800" is valid JSON, a lone surrogate no UTF-8 can carry: orjson refuses it, the
+    # lenient re-parse names it, and the error body escapes it.
+    raw = json.dumps({"rows": [row(GOOD)], "\ud800": 1}).encode()
+    with pytest.raises(RequestError) as caught:
+        served.score(raw)
+    assert caught.value.field == "\ud800"
+    assert json.loads(caught.value.body())["field"] == "\ud800"
+
+
 def test_parser_refuses_features_named_like_request_fields():
     with pytest.raises(ValueError, match="asset_id"):
         RowParser(["x", "asset_id"])

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -148,6 +149,20 @@ def test_absurd_content_length_is_refused_before_reading(served):
     conn.close()
 
 
+@pytest.mark.parametrize("chunks", [b"ZZ\r\nabc\r\n0\r\n\r\n", b"5\r\nabc"])
+def test_malformed_chunked_body_gets_400(served, chunks):
+    endpoint, _, _ = served
+    with socket.create_connection(("127.0.0.1", endpoint.server.port), timeout=10) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + KEY.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["field"] == "body"
+
+
 def test_wrong_content_type_gets_415(served):
     _, client, _ = served
     status, _, raw = client.request("POST", rows_body([GOOD]), {"Content-Type": "text/plain"})
@@ -191,10 +206,12 @@ def test_other_methods_are_not_allowed(served):
 
 # --- fuzz: whatever arrives, the answer is a 200 or a 4xx, and the worker lives on ---
 
+# Text includes lone surrogates: valid JSON escapes ("\ud800") that no UTF-8 can carry.
+texts = st.text(max_size=12) | st.text(st.characters(categories=["Cs"]) | st.characters(max_codepoint=127), max_size=6)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10 ** 30), max_value=10 ** 30)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    | st.floats(allow_nan=True, allow_infinity=True) | texts,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
     max_leaves=12,
 )
 
@@ -210,13 +227,13 @@ def mutated_bodies(draw) -> bytes:
         if action == "drop":
             r.pop(draw(st.sampled_from(sorted(r))), None)
         elif action == "add":
-            r[draw(st.text(max_size=12))] = draw(json_values)
+            r[draw(texts)] = draw(json_values)
         elif action == "set":
             r[draw(st.sampled_from(["asset_id", "ts"]))] = draw(json_values)
         else:
             r[draw(st.sampled_from(FEATURES))] = draw(json_values)
     doc = draw(st.sampled_from(["rows", "wrapped", "bare"]))
-    payload = {"rows": rows} if doc == "rows" else {"rows": rows, draw(st.text(max_size=5)): 1} if doc == "wrapped" else rows
+    payload = {"rows": rows} if doc == "rows" else {"rows": rows, draw(texts): 1} if doc == "wrapped" else rows
     return json.dumps(payload).encode()
 
 
