@@ -56,12 +56,7 @@ class ModelBundle:
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise ValueError(f"bundle {self.name!r} expects a matrix of {len(self.features)} feature columns, "
                              f"got shape {x.shape}")
-        out = {name: b.predict(x, num_threads=num_threads) for name, b in self.boosters.items()}
-        if "rul_hours" in out:
-            out["rul_hours"] = np.maximum(out["rul_hours"], 0.0)
-        if "low" in out and "high" in out:
-            out["low"], out["high"] = np.minimum(out["low"], out["high"]), np.maximum(out["low"], out["high"])
-        return out
+        return finish_outputs({name: b.predict(x, num_threads=num_threads) for name, b in self.boosters.items()})
 
     def matrix(self, frame: Any) -> np.ndarray:
         """The model inputs of a pandas frame as a float64 matrix in feature order; ValueError
@@ -94,6 +89,21 @@ class ModelBundle:
             raise ValueError(f"{path / BUNDLE_FILE}: bundle format {doc.get('format')!r}, this code reads {FORMAT_VERSION}")
         boosters = {out: lgb.Booster(model_file=str(path / name)) for out, name in doc["boosters"].items()}
         return cls(doc["name"], doc["kind"], list(doc["features"]), boosters, doc.get("spec", {}))
+
+
+def finish_outputs(out: dict[str, Any]) -> dict[str, Any]:
+    """Raw booster outputs (arrays, or floats for one row) as served: remaining life is never
+    negative and a crossed quantile band is put in order. Changes ``out`` in place; returns it."""
+    if "rul_hours" in out:
+        rul = out["rul_hours"]
+        out["rul_hours"] = np.maximum(rul, 0.0) if isinstance(rul, np.ndarray) else max(rul, 0.0)
+    if "low" in out and "high" in out:
+        lo, hi = out["low"], out["high"]
+        if isinstance(lo, np.ndarray):
+            out["low"], out["high"] = np.minimum(lo, hi), np.maximum(lo, hi)
+        elif lo > hi:
+            out["low"], out["high"] = hi, lo
+    return out
 
 
 def find_bundle(folder: str | Path) -> Path:

@@ -30,7 +30,7 @@ import lightgbm as lgb
 import numpy as np
 from lightgbm.basic import _LIB, _c_str, _safe_call
 
-from scoring.model_bundle import ModelBundle
+from scoring.model_bundle import ModelBundle, finish_outputs
 from scoring.serving_folder import MAX_ROWS
 
 MAX_ASSET_ID_CHARS = 200
@@ -346,24 +346,12 @@ class ServedModel:
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """One array per output, as ``ModelBundle.predict_matrix`` gives them."""
-        out = {name: b.predict(x) for name, b in self._boosters.items()}
-        # The same finishing as ModelBundle.predict_matrix: remaining life is never negative, a
-        # crossed band is put in order (tests compare the two on the same rows).
-        if "rul_hours" in out:
-            np.maximum(out["rul_hours"], 0.0, out=out["rul_hours"])
-        if "low" in out and "high" in out:
-            out["low"], out["high"] = np.minimum(out["low"], out["high"]), np.maximum(out["low"], out["high"])
-        return out
+        return finish_outputs({name: b.predict(x) for name, b in self._boosters.items()})
 
     def _predict_row(self, x: np.ndarray) -> dict[str, float]:
         """``predict`` for a one-row matrix, as plain floats (no array work for a single row)."""
         data = x.ctypes.data
-        out = {name: b.predict_row(data) for name, b in self._boosters.items()}
-        if out.get("rul_hours", 0.0) < 0.0:
-            out["rul_hours"] = 0.0
-        if "low" in out and "high" in out and out["low"] > out["high"]:
-            out["low"], out["high"] = out["high"], out["low"]
-        return out
+        return finish_outputs({name: b.predict_row(data) for name, b in self._boosters.items()})
 
     def score(self, body: bytes) -> bytes:
         """The response body for a request body; RequestError for a bad request."""
