@@ -355,6 +355,28 @@ def master_assets(
 # Historian tags
 # ---------------------------------------------------------------------------------------------
 
+HISTORIAN_KEY_SQL = "regexp_replace(upper({}), '[^A-Z0-9]', '')"  # ``_compact`` in Spark SQL
+
+
+def historian_keys(tags: pd.DataFrame) -> pd.DataFrame:
+    """The tag master keyed for historian matching: one row (key, asset_id, tag) per tag.
+
+    The key is the uppercase alphanumerics of asset and tag (``CDU1P101TI2001`` for asset
+    ``CDU1-P-101``, tag ``TI-2001``); a TagName matches when its own uppercase alphanumerics
+    (``HISTORIAN_KEY_SQL`` in Spark) equal it, so a large batch is resolved by a join, not by
+    collecting its TagNames. Two tag-master rows with one key raise ``ValueError`` naming both.
+    """
+    _require(tags, TAG_MASTER_COLUMNS, "tags")
+    master = _clean(tags, TAG_MASTER_COLUMNS).dropna().drop_duplicates()
+    by_key: dict[str, tuple[str, str]] = {}
+    for asset_id, tag in sorted(master.itertuples(index=False, name=None)):
+        key = _compact(asset_id) + _compact(tag)
+        if key in by_key and by_key[key] != (asset_id, tag):
+            raise ValueError(f"tags: {by_key[key]} and {(asset_id, tag)} share the historian key {key!r}")
+        by_key[key] = (asset_id, tag)
+    return pd.DataFrame([(k, a, t) for k, (a, t) in by_key.items() if k], columns=["key", "asset_id", "tag"], dtype=object)
+
+
 def historian_xref(tag_names: Iterable[str], tags: pd.DataFrame) -> pd.DataFrame:
     """Map historian TagName spellings (``CDU1.P101.TI2001``) to (asset_id, tag) of the tag master.
 
@@ -366,15 +388,7 @@ def historian_xref(tag_names: Iterable[str], tags: pd.DataFrame) -> pd.DataFrame
     """
     if isinstance(tag_names, (str, bytes)):
         raise ValueError(f"tag_names must be an iterable of TagNames, not the single string {tag_names!r}")
-    _require(tags, TAG_MASTER_COLUMNS, "tags")
-    master = _clean(tags, TAG_MASTER_COLUMNS).dropna().drop_duplicates()
-    by_key: dict[str, tuple[str, str]] = {}
-    for asset_id, tag in sorted(master.itertuples(index=False, name=None)):
-        key = _compact(asset_id) + _compact(tag)
-        if key in by_key and by_key[key] != (asset_id, tag):
-            raise ValueError(f"tags: {by_key[key]} and {(asset_id, tag)} share the historian key {key!r}")
-        by_key[key] = (asset_id, tag)
-
+    by_key = {key: (asset_id, tag) for key, asset_id, tag in historian_keys(tags).itertuples(index=False, name=None)}
     rows = []
     for name in sorted({t for t in map(_text, tag_names) if t is not None}):
         hit = by_key.get(_compact(name))

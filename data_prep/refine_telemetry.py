@@ -5,6 +5,7 @@ exactly one silver row or one quarantine row, so silver + quarantine always acco
 """
 from __future__ import annotations
 
+from data_prep.mdm import HISTORIAN_KEY_SQL
 from data_prep.quality import apply_expectations, checked_rows, load_expectations, mark_duplicates
 from data_prep.units import conversion_rows
 
@@ -49,12 +50,13 @@ def parse_telemetry(bronze):
     )
 
 
-def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
+def refine_telemetry(bronze, assets, tags, historian_keys, silver_keys=None):
     """Check new bronze telemetry: one row out per row in, with ``rule`` null (silver) or naming
     the expectation it failed (quarantine); see ``quality.split_checked``.
 
-    ``assets``: golden asset ids; ``tags``: the tag master; ``historian_xref``: historian TagName to
-    (asset_id, tag); ``silver_keys``: (asset_id, tag, ts) already in silver, for cross-batch duplicates.
+    ``assets``: golden asset ids; ``tags``: the tag master; ``historian_keys``: (key, asset_id, tag)
+    from ``mdm.historian_keys``, which a historian TagName matches by its uppercase alphanumerics;
+    ``silver_keys``: (asset_id, tag, ts) already in silver, for cross-batch duplicates.
     """
     from pyspark.sql import functions as F
 
@@ -64,12 +66,11 @@ def refine_telemetry(bronze, assets, tags, historian_xref, silver_keys=None):
         "offset double, limit_lo double, limit_hi double"
     )
     parsed = parse_telemetry(bronze)
-    xref = historian_xref.select(
-        F.col("source_id").alias("src_tag"), F.col("asset_id").alias("h_asset"), F.col("tag").alias("h_tag")
-    )
+    xref = historian_keys.select(F.col("key").alias("h_key"), F.col("asset_id").alias("h_asset"), F.col("tag").alias("h_tag"))
+    historian_key = F.when(F.col("_source") == "historian", F.expr(HISTORIAN_KEY_SQL.format("src_tag")))
     known = assets.select(F.col("asset_id").alias("known_asset_id")).distinct()
     df = (
-        parsed.join(F.broadcast(xref), on="src_tag", how="left")
+        parsed.join(F.broadcast(xref), historian_key == F.col("h_key"), how="left")
         .withColumn("asset_id", F.coalesce("ev_asset", "h_asset"))
         .withColumn("tag", F.when(F.col("_source") == "eventhub", F.col("src_tag")).otherwise(F.col("h_tag")))
         # For historian lines the asset is only known through the tag crosswalk.

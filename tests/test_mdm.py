@@ -15,6 +15,7 @@ from data_prep.mdm import (
     DEVICE_COLUMNS,
     EQUIPMENT_COLUMNS,
     HISTORIAN_XREF_COLUMNS,
+    historian_keys,
     historian_xref,
     master_assets,
     master_customers,
@@ -235,6 +236,13 @@ def test_historian_tagnames_map_to_asset_and_tag(tags):
         {"source_id": "CDU1.P101.TI2001", "asset_id": "CDU1-P-101", "tag": "TI-2001", "match_rule": "normalised_tag", "match_score": 1.0},
         {"source_id": "cdu1.p101.pi2002", "asset_id": "CDU1-P-101", "tag": "PI-2002", "match_rule": "normalised_tag", "match_score": 1.0},
     ]
+
+
+def test_historian_keys_are_the_uppercase_alphanumerics_of_asset_and_tag(tags):
+    keys = historian_keys(tags)
+    assert sorted(keys.itertuples(index=False, name=None)) == [
+        ("CDU1P101PI2002", "CDU1-P-101", "PI-2002"), ("CDU1P101TI2001", "CDU1-P-101", "TI-2001"), ("FCC1K301VI3001", "FCC1-K-301", "VI-3001")]
+    assert historian_keys(pd.DataFrame(columns=["asset_id", "tag"])).empty
 
 
 def test_historian_edge_cases(tags):

@@ -57,8 +57,8 @@ CASES = {  # record line -> (body, expected rule or None for silver)
 def master(spark):
     assets = spark.createDataFrame([("CDU1-P-101",)], "asset_id string")
     tags = spark.createDataFrame([("CDU1-P-101", "TI-2001", "temperature")], "asset_id string, tag string, measurement string")
-    xref = spark.createDataFrame([("CDU1.P101.TI2001", "CDU1-P-101", "TI-2001")], "source_id string, asset_id string, tag string")
-    return assets, tags, xref
+    keys = spark.createDataFrame([("CDU1P101TI2001", "CDU1-P-101", "TI-2001")], "key string, asset_id string, tag string")
+    return assets, tags, keys
 
 
 def _bronze(spark, rows):
@@ -73,15 +73,18 @@ def test_every_fault_kind_is_caught_by_its_named_rule(spark, master):
     rows.append(_hist(20, {"TagName": "CDU1.P101.TI2001", "TimeStamp": "01/04/2026 10:00:00", "Value": "61.5", "EngUnits": "degC", "Quality": "Good"}))
     rows.append(_hist(21, {"TagName": "CDU9.P999.TI2001", "TimeStamp": "01/04/2026 10:00:00", "Value": "61.5", "EngUnits": "degC", "Quality": "Good"}))
     rows.append(_hist(22, {"_unparsed": "a,b", "_header": ["TagName"]}))
+    # Matched on uppercase alphanumerics, as mdm.historian_keys keys the tag master.
+    rows.append(_hist(23, {"TagName": " cdu1_p101.ti-2001", "TimeStamp": "01/04/2026 10:01:00", "Value": "61.0", "EngUnits": "degC", "Quality": "Good"}))
     silver, quarantine = split_checked(refine_telemetry(_bronze(spark, rows), *master), "telemetry")
     got = {r["_line"]: r["rule"] for r in quarantine.collect()}
     expected = {line: rule for line, (_, rule) in CASES.items() if rule}
     expected.update({21: "known_asset", 22: "well_formed_record"})
     assert got == expected
     s = {int(r["_record_id"].split("#")[1]): r for r in silver.collect()}
-    assert sorted(s) == [1, 2, 20]
+    assert sorted(s) == [1, 2, 20, 23]
     assert s[2]["value"] == pytest.approx(60.0) and s[2]["source_unit"] == "degF" and s[2]["unit"] == "degC"
     assert s[20]["asset_id"] == "CDU1-P-101" and s[20]["source"] == "historian"
+    assert (s[23]["asset_id"], s[23]["tag"]) == ("CDU1-P-101", "TI-2001")
     reasons = {r["rule"]: r["reason"] for r in quarantine.collect()}
     assert "-400" in reasons["physically_possible"] and "kg" in reasons["unit_matches_measurement"]
 
