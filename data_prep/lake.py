@@ -247,10 +247,17 @@ class Lake:
             raise LakeError(f"cannot write a {type(df).__name__} to {layer}/{table}")
         return schemas.conform(data, layer, table)
 
-    def overwrite(self, df: Frame, layer: str, table: str, predicate: str | None = None, txn: Txn | None = None) -> int:
+    def overwrite(self, df: Frame, layer: str, table: str, predicate: str | None = None, txn: Txn | None = None,
+                  replace_schema: bool = False) -> int:
         """Replace the table's rows (or those matching ``predicate``); returns the new version.
-        ``txn`` is recorded in the commit (see ``append``) but not checked: the caller decides."""
-        return self._write(df, layer, table, "overwrite", txn=txn, predicate=predicate)
+        ``txn`` is recorded in the commit (see ``append``) but not checked: the caller decides.
+        ``replace_schema`` lets a whole-table overwrite also replace a stored schema that differs
+        from the declared one (a derived table whose columns changed with the code); earlier
+        versions keep theirs for time travel."""
+        if replace_schema and predicate is not None:
+            raise LakeError(f"{layer}/{table}: replace_schema needs a whole-table overwrite, "
+                            f"got predicate {predicate!r}")
+        return self._write(df, layer, table, "overwrite", txn=txn, predicate=predicate, replace_schema=replace_schema)
 
     def append(self, df: Frame, layer: str, table: str, txn: Txn | None = None) -> int | None:
         """Add rows; with ``txn`` a batch already committed under that token is skipped (returns None)."""
@@ -260,7 +267,8 @@ class Lake:
                 return None
         return self._write(df, layer, table, "append", txn=txn)
 
-    def _write(self, df: Frame, layer: str, table: str, mode: str, txn: Txn | None = None, predicate: str | None = None) -> int:
+    def _write(self, df: Frame, layer: str, table: str, mode: str, txn: Txn | None = None, predicate: str | None = None,
+               replace_schema: bool = False) -> int:
         uri = self.uri(layer, table)
         partition_by = schemas.partition_columns(layer, table)
         if _is_spark_frame(df) and self._spark_delta():
@@ -271,10 +279,12 @@ class Lake:
                 writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
             if predicate:
                 writer = writer.option("replaceWhere", predicate)
+            if replace_schema:
+                writer = writer.option("overwriteSchema", "true")
             writer.save(uri)
             return self.version(layer, table)
         commit = CommitProperties(app_transactions=[Transaction(txn.app_id, txn.version)]) if txn else None
-        if _is_spark_frame(df) and predicate is None and "://" not in self.root:
+        if _is_spark_frame(df) and predicate is None and not replace_schema and "://" not in self.root:
             return self._spark_parquet_commit(self._spark_conform(df, layer, table), layer, table, mode, commit)
         data = self.to_arrow(df, layer, table)
         write_deltalake(
@@ -285,7 +295,7 @@ class Lake:
             predicate=predicate,
             storage_options=self.storage_options,
             commit_properties=commit,
-            schema_mode=None,
+            schema_mode="overwrite" if replace_schema else None,
         )
         return self.version(layer, table)
 

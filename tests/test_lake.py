@@ -46,6 +46,22 @@ def test_schema_is_enforced_and_names_the_column(lake: Lake):
         lake.append(_tags(1).assign(asset_id=None), "silver", "tags")
 
 
+def test_whole_table_overwrite_can_replace_a_stale_schema(lake: Lake):
+    from deltalake import write_deltalake
+    from deltalake.exceptions import SchemaMismatchError
+
+    old = pa.Table.from_pandas(_tags(3).assign(retired="x"), preserve_index=False)
+    write_deltalake(lake.uri("silver", "tags"), old)  # written by an earlier release
+    with pytest.raises(SchemaMismatchError):
+        lake.overwrite(_tags(2), "silver", "tags")
+    assert lake.overwrite(_tags(2), "silver", "tags", replace_schema=True) == 1
+    assert lake.read_arrow("silver", "tags").num_rows == 2
+    assert "retired" not in lake.read_arrow("silver", "tags").schema.names
+    assert lake.read_arrow("silver", "tags", version=0).num_rows == 3  # time travel intact
+    with pytest.raises(LakeError, match="whole-table"):
+        lake.overwrite(_tags(1), "silver", "tags", predicate="asset_id = 'A-0'", replace_schema=True)
+
+
 def test_retried_append_with_same_txn_is_a_noop(lake: Lake):
     assert lake.append(_tags(2), "silver", "tags", txn=Txn("stream-1", 0)) == 0
     assert lake.append(_tags(2), "silver", "tags", txn=Txn("stream-1", 0)) is None

@@ -4,15 +4,19 @@ What changes in the data: ``gold/asset_health_hourly`` (one row per asset, tag a
 pivoted to one row per asset and hour, the tags named by their role (measurement and position
 among the asset's tags of that measurement: ``temperature_1``, ``temperature_2`` ...), put on a
 complete hourly grid, and turned into rolling-window features with ``training.features`` (rows
-<= t of the same asset only). Added per row: hours since the last completed work order, alarm
-counts per class over the past 24 h, the asset's master-data attributes, and the labels: the
-asset's next failure (``reported_at`` of a corrective work order) after the row, whether it is
-within ``DEFAULT_HORIZON_HOURS`` and the remaining useful life capped at ``RUL_CAP_HOURS``.
+<= t of the same asset only): over the asset's whole history in the tags' units, and within
+its current maintenance cycle (since its last completed work order, whose first
+``BASELINE_HOURS`` are the healthy reference) as fractions of that reference. Added per row:
+hours since the last completed work order, alarm counts per class over the past 24 h, the
+asset's master-data attributes, and the labels: the asset's next failure (``reported_at`` of a
+corrective work order) after the row, whether it is within ``DEFAULT_HORIZON_HOURS`` and the
+remaining useful life capped at ``RUL_CAP_HOURS``.
 
 A row's ``ts`` is the end of its hour: everything in the row was known at ``ts``. Rows while
 the asset is under repair (between a failure and its completion) carry no labels. The table
-is overwritten as a whole, and not at all when the rows equal what it holds: the same
-silver/gold inputs give the same rows and leave the table at its version.
+is overwritten as a whole (its schema too, when the code's columns changed), and not at all
+when the rows equal what it holds: the same silver/gold inputs give the same rows and leave
+the table at its version.
 """
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ import pyarrow as pa
 from data_prep import schemas
 from data_prep.lake import Lake
 from data_prep.units import MEASUREMENTS
-from training.features import build_rolling_features, failure_within_horizon, feature_names, rul_labels
+from training.features import (
+    RELATIVE_STATS, build_rolling_features, failure_within_horizon, feature_names, rul_labels,
+)
 
 FEATURES_TABLE = ("gold", "asset_features")
 INPUT_TABLES = (("gold", "asset_health_hourly"), ("silver", "work_orders"), ("silver", "alarms"), ("silver", "assets"))
@@ -43,10 +49,13 @@ RUL_CAP_HOURS = 96.0
 FAILURE_WO_TYPE = "CM"
 
 SENSOR_FEATURES: list[str] = feature_names(ROLES, WINDOWS, STATS)
+# Within the maintenance cycle, scale-free: a repair or a PM restores the asset, so its healthy
+# reference is re-measured after each one instead of kept from the first hours of the data.
+CYCLE_FEATURES: list[str] = [f"{r}__w{w}_{st}" for r in ROLES for w in WINDOWS for st in RELATIVE_STATS]
 ALARM_FEATURES: list[str] = [f"alarms_{ALARM_WINDOW_HOURS}h_{c.lower()}" for c in ALARM_CLASSES]
 OTHER_FEATURES: list[str] = ["age_hours", "hours_since_maintenance"]
 ATTRIBUTES: list[str] = ["asset_type", "unit_type", "criticality"]
-NUMERIC_FEATURES: list[str] = OTHER_FEATURES + ALARM_FEATURES + SENSOR_FEATURES
+NUMERIC_FEATURES: list[str] = OTHER_FEATURES + ALARM_FEATURES + SENSOR_FEATURES + CYCLE_FEATURES
 
 _TS = pa.timestamp("us", tz="UTC")
 ASSET_FEATURES_SCHEMA = pa.schema(
@@ -116,11 +125,14 @@ def alarm_counts(grid: pd.DataFrame, alarms: pd.DataFrame) -> pd.DataFrame:
 
 
 def maintenance_state(grid: pd.DataFrame, work_orders: pd.DataFrame) -> pd.DataFrame:
-    """Per grid row: hours since the asset's last completed work order (NaN if none yet), whether
-    it is under repair (a failure reported at or before ``ts``, not yet completed), its ``life``
-    (failures reported at or before ``ts``) and the time of its next failure after ``ts``."""
+    """Per grid row: hours since the asset's last completed work order (NaN if none yet), its
+    maintenance ``cycle`` (work orders completed by the start of the row's hour, so the hour
+    of a restart, part stopped, still closes the old cycle), whether it is under
+    repair (a failure reported at or before ``ts``, not yet completed), its ``life`` (failures
+    reported at or before ``ts``) and the time of its next failure after ``ts``."""
     t = epoch_hours(grid["ts"]).to_numpy()
     since = np.full(len(grid), np.nan)
+    cycle = np.zeros(len(grid), dtype="int64")
     repair = np.zeros(len(grid), dtype=bool)
     life = np.zeros(len(grid), dtype="int64")
     next_fail = np.full(len(grid), np.nan)
@@ -130,6 +142,7 @@ def maintenance_state(grid: pd.DataFrame, work_orders: pd.DataFrame) -> pd.DataF
         done = np.sort(epoch_hours(wos["completed_at"].dropna()).to_numpy())
         if len(done):
             k = np.searchsorted(done, tt, side="right")
+            cycle[mask] = np.searchsorted(done, tt - 1.0, side="right")
             since[mask] = np.where(k > 0, tt - done[np.maximum(k - 1, 0)], np.nan)
         cm = wos[wos["wo_type"] == FAILURE_WO_TYPE]
         if cm.empty:
@@ -142,8 +155,18 @@ def maintenance_state(grid: pd.DataFrame, work_orders: pd.DataFrame) -> pd.DataF
         life[mask] = j
         repair[mask] = (j > 0) & (tt < comp[np.maximum(j - 1, 0)])
         next_fail[mask] = np.where(j < len(rep), rep[np.minimum(j, len(rep) - 1)], np.nan)
-    return pd.DataFrame({"hours_since_maintenance": since, "in_repair": repair, "life": life,
+    return pd.DataFrame({"hours_since_maintenance": since, "cycle": cycle, "in_repair": repair, "life": life,
                          "next_failure_h": next_fail}, index=grid.index)
+
+
+def cycle_features(grid: pd.DataFrame, cycle: pd.Series) -> pd.DataFrame:
+    """``CYCLE_FEATURES`` for the rows of ``grid``: each role's rolling deviation from its
+    baseline, slope and spread as fractions of the baseline, where windows and baseline start
+    afresh with each maintenance ``cycle`` of the asset. Same index as ``grid``."""
+    key = grid["asset_id"].astype(str) + "#" + cycle.astype(str)
+    rolled = build_rolling_features(grid.assign(cycle_key=key), "cycle_key", "ts", list(ROLES), WINDOWS,
+                                    BASELINE_HOURS, RELATIVE_STATS)
+    return rolled[CYCLE_FEATURES]
 
 
 def maintenance_labels(frame: pd.DataFrame, horizon_hours: float, rul_cap: float = RUL_CAP_HOURS) -> pd.DataFrame:
@@ -186,8 +209,9 @@ def build_asset_features(
     rolled = build_rolling_features(grid, "asset_id", "ts", list(ROLES), WINDOWS, BASELINE_HOURS, STATS)
     out = grid[["asset_id", "ts"]].copy()
     out["age_hours"] = rolled["age_rows"].astype("float64")
-    out = pd.concat([out, alarm_counts(grid, alarms), maintenance_state(grid, work_orders),
-                     rolled[SENSOR_FEATURES]], axis=1)
+    state = maintenance_state(grid, work_orders)
+    out = pd.concat([out, alarm_counts(grid, alarms), state, rolled[SENSOR_FEATURES],
+                     cycle_features(grid, state["cycle"])], axis=1)
     attrs = assets.drop_duplicates("asset_id").set_index("asset_id")
     for col in ["unit_id", *ATTRIBUTES]:
         out[col] = out["asset_id"].map(attrs[col]) if col in attrs.columns else None
@@ -221,7 +245,9 @@ def run_build_features(lake: Lake) -> tuple[pd.DataFrame, int, dict[str, int]]:
         # Same rows as the current version: no new commit, so models and pipeline nodes that
         # read this version stay valid (and the local runner can reuse them).
         return rows, lake.version(*FEATURES_TABLE), versions
-    version = lake.overwrite(rows, *FEATURES_TABLE)
+    # The table is derived as a whole, so its columns follow the code: a lake built before a
+    # feature was added takes the new schema (older versions keep theirs).
+    version = lake.overwrite(rows, *FEATURES_TABLE, replace_schema=True)
     return rows, version, versions
 
 

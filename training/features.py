@@ -7,7 +7,8 @@ clock time: the series are assumed regularly sampled per entity.
 What changes in the data:
 - ``build_rolling_features`` adds, per input column and window, the rolling mean, std, min, max,
   least-squares slope and exponentially weighted mean, plus the last value and the deviation
-  from the entity's own healthy baseline (mean of its first K rows).
+  from the entity's own healthy baseline (mean of its first K rows), in the column's units or,
+  on request, as a fraction of the baseline.
 - ``RegimeNormalizer`` (fit on train, applied to any frame) adds a ``regime`` column found by
   clustering the operating settings and standardises each sensor with its regime's train
   mean and std.
@@ -28,6 +29,8 @@ from threadpoolctl import threadpool_limits
 
 DEFAULT_WINDOWS: tuple[int, ...] = (5, 10, 20, 30)
 ROLLING_STATS: tuple[str, ...] = ("mean", "std", "min", "max", "slope", "ewm", "mean_base_dev")
+# Scale-free stats, asked for by name (not in the default set): fractions of the baseline's magnitude.
+RELATIVE_STATS: tuple[str, ...] = ("mean_base_rel", "slope_rel", "std_rel")
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -91,8 +94,11 @@ def build_rolling_features(
     ``c``: ``c__last``, ``c__base_dev`` (last value minus the baseline) and, per window ``w``
     and requested stat, ``c__w{w}_{stat}``. Stats: ``mean``, ``std`` (population; 0 for one
     row), ``min``, ``max``, ``slope`` (least squares against the row position, per row),
-    ``ewm`` (exponentially weighted mean, span ``w``, over the entity's whole past) and
-    ``mean_base_dev`` (rolling mean minus the baseline). A window holds the ``w`` most recent
+    ``ewm`` (exponentially weighted mean, span ``w``, over the entity's whole past),
+    ``mean_base_dev`` (rolling mean minus the baseline) and, from ``RELATIVE_STATS``,
+    ``mean_base_rel``, ``slope_rel`` and ``std_rel``: the deviation, slope and std as fractions
+    of the baseline's magnitude (NaN while the baseline is 0), so that a 10 % drop reads the same
+    on a large and a small machine. A window holds the ``w`` most recent
     rows of the entity (fewer at its start). The baseline is the mean of the entity's first
     ``baseline_rows`` rows; before that many rows exist it is the mean of the rows seen so
     far, so it never looks ahead. NaN inputs are skipped by mean/std/min/max/ewm and
@@ -103,9 +109,9 @@ def build_rolling_features(
     for w in windows:
         if int(w) != w or w < 1:
             raise ValueError(f"window length must be a positive integer, got {w!r}")
-    unknown = [st for st in stats if st not in ROLLING_STATS]
+    unknown = [st for st in stats if st not in ROLLING_STATS + RELATIVE_STATS]
     if unknown:
-        raise ValueError(f"unknown rolling stat(s) {unknown}; choose from {list(ROLLING_STATS)}")
+        raise ValueError(f"unknown rolling stat(s) {unknown}; choose from {list(ROLLING_STATS + RELATIVE_STATS)}")
     if baseline_rows < 1:
         raise ValueError(f"baseline_rows must be >= 1, got {baseline_rows!r}")
     _require_columns(frame, list(columns), "feature input")
@@ -122,7 +128,10 @@ def build_rolling_features(
     base_sum = values.where(in_base, 0.0).groupby(codes).cumsum().to_numpy()
     baseline = base_sum / np.minimum(pos + 1, baseline_rows)[:, None]
     vals = values.to_numpy()
-    if "slope" in stats:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(baseline != 0.0, 1.0 / np.abs(baseline), np.nan)
+    wanted = set(stats) | {s.removesuffix("_rel") for s in stats if s in ("slope_rel", "std_rel")}
+    if "slope" in wanted:
         # Centre each entity on its first value so the slope's sums stay small (no
         # cancellation); the centring itself only uses the entity's first row.
         centred = values - values.groupby(codes).transform("first")
@@ -135,15 +144,15 @@ def build_rolling_features(
         window = _EntityWindow(np.maximum(row - w + 1, group_start), row + 1)
         roll = values.rolling(window, min_periods=1)
         got: dict[str, np.ndarray] = {}
-        if "mean" in stats or "mean_base_dev" in stats:
+        if {"mean", "mean_base_dev", "mean_base_rel"} & wanted:
             got["mean"] = roll.mean().to_numpy()
-        if "std" in stats:
+        if "std" in wanted:
             got["std"] = roll.std(ddof=0).to_numpy()
         if "min" in stats:
             got["min"] = roll.min().to_numpy()
         if "max" in stats:
             got["max"] = roll.max().to_numpy()
-        if "slope" in stats:
+        if "slope" in wanted:
             n = np.minimum(pos + 1, w)[:, None]
             mean_y = centred.rolling(window, min_periods=1).mean().to_numpy()
             mean_ty = centred_t.rolling(window, min_periods=1).mean().to_numpy()
@@ -155,6 +164,11 @@ def build_rolling_features(
             got["ewm"] = ewm.reset_index(level=0, drop=True).sort_index().to_numpy()
         if "mean_base_dev" in stats:
             got["mean_base_dev"] = got["mean"] - baseline
+        if "mean_base_rel" in stats:
+            got["mean_base_rel"] = (got["mean"] - baseline) * scale
+        for stat in ("slope", "std"):
+            if f"{stat}_rel" in stats:
+                got[f"{stat}_rel"] = got[stat] * scale
         per_window[w] = got
 
     out: dict[str, np.ndarray] = {}

@@ -98,10 +98,41 @@ def test_features_are_point_in_time():
     changed.loc[changed["hour"] >= T0 + pd.Timedelta(hours=20), "mean"] += 100.0
     after = bf.build_asset_features(changed, wo, NO_ALARMS, ASSETS)
     past = base["ts"] <= T0 + pd.Timedelta(hours=20)
-    pd.testing.assert_frame_equal(base.loc[past, bf.SENSOR_FEATURES], after.loc[past, bf.SENSOR_FEATURES])
+    features = bf.SENSOR_FEATURES + bf.CYCLE_FEATURES
+    pd.testing.assert_frame_equal(base.loc[past, features], after.loc[past, features])
     assert not base.loc[~past, bf.SENSOR_FEATURES].equals(after.loc[~past, bf.SENSOR_FEATURES])
+    assert not base.loc[~past, bf.CYCLE_FEATURES].equals(after.loc[~past, bf.CYCLE_FEATURES])
     assert list(base.columns) == bf.ASSET_FEATURES_SCHEMA.names
     assert base.loc[base["asset_id"] == "B", "asset_type"].eq("furnace").all()
+
+
+def test_cycle_features_restart_after_maintenance_and_ignore_the_asset_size():
+    # A and B run the same course at scales 1:10; a work order on A completes at hour 30 and
+    # A comes back 20 % lower (say, a new impeller with a smaller trim).
+    hours = 60
+    a = _hourly("A", hours, {"FI-1": ("flow", 100.0)})
+    a["mean"] = 100.0 + 3.0 * np.sin(np.arange(len(a)))
+    a.loc[a["hour"] >= T0 + pd.Timedelta(hours=30), "mean"] *= 0.8
+    b = a.assign(asset_id="B", mean=a["mean"] * 10.0)
+    wo = _work_orders([("A", "PM", 28, 30)])
+    rows = bf.build_asset_features(pd.concat([a, b]), wo, NO_ALARMS, ASSETS).set_index(["asset_id", "ts"])
+    # The work order completes at 30:00: the row of hour 30 (ts 31:00) starts A's new cycle.
+    first, later = T0 + pd.Timedelta(hours=31), T0 + pd.Timedelta(hours=45)
+    # In the tags' units the asset-wide deviation keeps the pre-maintenance reference ...
+    assert rows.loc[("A", later), "flow_1__w6_mean_base_dev"] == pytest.approx(-20.0, abs=2.0)
+    # ... the cycle's reference starts afresh: one row, no deviation, no spread yet, then
+    # deviations from the new level only.
+    assert rows.loc[("A", first), "flow_1__w6_mean_base_rel"] == 0.0
+    assert rows.loc[("A", first), "flow_1__w6_std_rel"] == 0.0
+    assert abs(rows.loc[("A", later), "flow_1__w6_mean_base_rel"]) < 0.03
+    # Without a work order B keeps its first reference and shows the 20 % step as a fraction.
+    assert rows.loc[("B", later), "flow_1__w6_mean_base_rel"] == pytest.approx(-0.2, abs=0.03)
+    # Before the work order both assets read the same scale-free features, ten times apart in units.
+    before = T0 + pd.Timedelta(hours=20)
+    for col in (c for c in bf.CYCLE_FEATURES if c.startswith("flow_1__")):
+        assert rows.loc[("A", before), col] == pytest.approx(rows.loc[("B", before), col], rel=1e-9, abs=1e-12)
+    assert rows.loc[("B", before), "flow_1__w6_mean_base_dev"] == pytest.approx(
+        10.0 * rows.loc[("A", before), "flow_1__w6_mean_base_dev"])
 
 
 def test_build_features_writes_once_then_leaves_an_unchanged_table(tmp_path):

@@ -73,6 +73,23 @@ def test_window_stats_match_direct_computation():
     np.testing.assert_allclose(f["a__w5_ewm"], ewm)
 
 
+def test_relative_stats_are_fractions_of_the_baseline_and_ignore_scale():
+    frame = _series(n_units=2)
+    stats = ("mean_base_dev", "slope", "std", "mean_base_rel", "slope_rel", "std_rel")
+    feats = build_rolling_features(frame, "unit", "cycle", ["a"], windows=(5,), baseline_rows=3, stats=stats)
+    base = (feats["a__last"] - feats["a__base_dev"]).abs()
+    for stat, rel in (("mean_base_dev", "mean_base_rel"), ("slope", "slope_rel"), ("std", "std_rel")):
+        np.testing.assert_allclose(feats[f"a__w5_{rel}"], feats[f"a__w5_{stat}"] / base)
+    scaled = build_rolling_features(frame.assign(a=frame["a"] * 40.0), "unit", "cycle", ["a"], windows=(5,),
+                                    baseline_rows=3, stats=stats)
+    for rel in ("mean_base_rel", "slope_rel", "std_rel"):
+        np.testing.assert_allclose(scaled[f"a__w5_{rel}"], feats[f"a__w5_{rel}"], atol=1e-12)
+    zero = build_rolling_features(frame.assign(a=0.0), "unit", "cycle", ["a"], windows=(5,), stats=("std_rel",))
+    assert zero["a__w5_std_rel"].isna().all()  # no reference to be a fraction of
+    default = build_rolling_features(frame, "unit", "cycle", ["a"], windows=(5,))
+    assert not any(c.endswith("_rel") for c in default.columns)  # asked for by name only
+
+
 def test_output_columns_follow_feature_names_and_stats_selection():
     frame = _series(n_units=1)
     feats = build_rolling_features(frame, "unit", "cycle", ["a", "b"], windows=(2, 3), stats=("mean", "slope"))

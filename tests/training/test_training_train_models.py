@@ -46,6 +46,37 @@ def test_maintenance_metrics_rank_a_perfect_score_first():
     assert m["pr_auc"] == 1.0 and m["median_lead_time_h"] > 0
 
 
+def _feature_rows(seed: int = 0) -> pd.DataFrame:
+    """Feature rows of 8 failing and 8 healthy assets: noise everywhere, and in the 48 h before a
+    failure a flow loss growing to 15 % of the reference (bf.CYCLE_FEATURES, scale-free)."""
+    from training import build_features as bf
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(16):
+        failing = i < 8
+        end = 70 + 6 * i if failing else 120  # failures spread over time: some after the time cut
+        ts = pd.date_range(T0 + pd.Timedelta(hours=1), periods=end, freq="h")
+        frame = pd.DataFrame(rng.normal(0.0, 0.02, (end, len(bf.NUMERIC_FEATURES))), columns=bf.NUMERIC_FEATURES)
+        fail_at = T0 + pd.Timedelta(hours=end + 1) if failing else pd.NaT
+        if failing:
+            to_fail = np.arange(end, 0, -1, dtype="float64")
+            frame["flow_1__w6_mean_base_rel"] -= 0.15 * np.clip(1.0 - to_fail / 48.0, 0.0, 1.0)
+        frame.insert(0, "asset_id", f"{'F' if failing else 'H'}{i}")
+        frame.insert(1, "ts", ts)
+        frames.append(frame.assign(life=0, in_repair=False, observed_until=ts.max(),
+                                   next_failure_at=pd.Series(fail_at, index=frame.index, dtype="datetime64[ns, UTC]")))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_maintenance_classifier_stops_on_validation_pr_auc_without_reweighting():
+    params = LgbmParams(learning_rate=0.1, num_leaves=7, max_rounds=60, min_data_in_leaf=10, early_stopping_rounds=20)
+    result = tm.train_maintenance_model(_feature_rows(), 48.0, params)
+    assert result.classifier.params["metric"] == "average_precision"
+    assert "scale_pos_weight" not in result.classifier.params
+    assert result.metrics["pr_auc"] > 0.8 > result.baseline["pr_auc"]
+
+
 def _production(n: int = 160, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     ts = [T0 + pd.Timedelta(hours=h) for h in range(n)]
