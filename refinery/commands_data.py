@@ -133,10 +133,8 @@ def endpoint_lines(settings, lake: Lake, log_path: Path, assets: int = 3) -> lis
     import urllib.error
     import urllib.request
 
+    from scoring.model_bundle import ModelBundle
     from scoring.serve import free_port, local_endpoint
-
-    features = lake.read_pandas("gold", "asset_features")
-    latest = features.sort_values("ts").groupby("asset_id").tail(1).head(assets)
 
     def post(url: str, doc: dict) -> tuple[int, dict]:
         req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
@@ -148,9 +146,10 @@ def endpoint_lines(settings, lake: Lake, log_path: Path, assets: int = 3) -> lis
 
     lines = []
     with local_endpoint(settings, port=free_port(), poll_seconds=30, log_path=log_path) as ep:
-        from scoring.model_bundle import ModelBundle
-
         names = ModelBundle.load(ep.serve_dir / ep.current.path).features
+        # Only the model's inputs: the feature table has many more columns than any request needs.
+        features = lake.read_pandas("gold", "asset_features", columns=["asset_id", "ts", *names])
+        latest = features.sort_values("ts").groupby("asset_id").tail(1).head(assets)
         rows = [{"asset_id": r["asset_id"], "ts": r["ts"].isoformat(),
                  **{f: (None if pd.isna(r[f]) else float(r[f])) for f in names}}
                 for r in latest.to_dict("records")]

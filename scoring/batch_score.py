@@ -138,14 +138,22 @@ def score_maintenance(features: pa.Table, bundle: ModelBundle, ref: ModelRef, so
     return pa.Table.from_pydict(columns, schema=PREDICTIONS_SCHEMA)
 
 
+def _app_id(ref: ModelRef) -> str:
+    return f"refinery-score/{ref.name}/{ref.version}"
+
+
+def already_scored(lake: Lake, table: tuple[str, str], ref: ModelRef, source_version: int) -> bool:
+    """True when model version ``ref`` already wrote ``table`` from this source version or a later one."""
+    done = lake.txn_version(*table, _app_id(ref))
+    return done is not None and done >= source_version
+
+
 def write_scored(lake: Lake, table: tuple[str, str], rows: pa.Table, ref: ModelRef, source_version: int) -> int | None:
     """Replace model version ``ref``'s rows in ``table`` with ``rows``, recording the source
-    version as the transaction; None (nothing written) when that source version, or a later
-    one, was already scored by this model version."""
-    app_id = f"refinery-score/{ref.name}/{ref.version}"
-    done = lake.txn_version(*table, app_id)
-    if done is not None and done >= source_version:
+    version as the transaction; None (nothing written) when ``already_scored``."""
+    if already_scored(lake, table, ref, source_version):
         return None
+    app_id = _app_id(ref)
     predicate = f"model_name = '{_sql(ref.name)}' AND model_version = '{_sql(ref.version)}'"
     if not lake.exists(*table):
         return lake.append(rows, *table, txn=Txn(app_id, source_version))
@@ -166,8 +174,7 @@ def run_maintenance(lake: Lake, tracking_uri: str, alias: str = DEFAULT_ALIAS, f
     if ref is None:
         ref = _resolve(tracking_uri, MAINTENANCE_MODEL, alias)
     # Skip the download, read and predictions when this model version already scored this input.
-    done = lake.txn_version(*PREDICTIONS, f"refinery-score/{ref.name}/{ref.version}")
-    if done is not None and done >= version:
+    if already_scored(lake, PREDICTIONS, ref, version):
         return ScoreOutcome("/".join(PREDICTIONS), ref, "/".join(FEATURES), version, None, lake.version(*PREDICTIONS))
     if bundle is None:
         from scoring.registry import fetch_bundle
@@ -287,8 +294,7 @@ def run_production(lake: Lake, tracking_uri: str, alias: str = DEFAULT_ALIAS,
     production = assets = None
     outcomes = []
     for ref in refs:
-        done = lake.txn_version(*RECOMMENDATIONS, f"refinery-score/{ref.name}/{ref.version}")
-        if done is not None and done >= version:
+        if already_scored(lake, RECOMMENDATIONS, ref, version):
             outcomes.append(ScoreOutcome("/".join(RECOMMENDATIONS), ref, "/".join(PRODUCTION), version, None,
                                          lake.version(*RECOMMENDATIONS)))
             continue

@@ -1,8 +1,8 @@
 """Registered models as scoring sees them: an alias resolved to a version, its bundle on disk.
 
 Nothing here changes the registry. ``resolve`` names the exact version an alias points at (the
-lineage every prediction row carries); ``fetch_bundle`` downloads that version's model folder
-and loads its ``ModelBundle``.
+lineage every prediction row carries); ``download_version`` copies that version's model folder,
+``fetch_bundle`` loads its ``ModelBundle``.
 """
 from __future__ import annotations
 
@@ -45,19 +45,25 @@ def registered_names(client, prefix: str) -> list[str]:
     return sorted(m.name for m in client.search_registered_models() if m.name.startswith(prefix))
 
 
-def fetch_bundle(tracking_uri: str, ref: ModelRef, dst: str | Path | None = None) -> ModelBundle:
-    """Download model ``ref`` (its MLflow model folder) into ``dst`` (default: a temporary
-    folder, removed after loading) and load its bundle."""
+def download_version(client, ref: ModelRef, dst: str | Path) -> Path:
+    """Download registered version ``ref`` (its MLflow model folder) into ``dst``; returns it.
+
+    Through the version's own download URI, so no global MLflow state is touched (the serve
+    poller calls this from a thread beside code that may point mlflow elsewhere).
+    """
     import mlflow
 
-    from training.tracking import mlflow_tracking
-
-    uri = f"models:/{ref.name}/{ref.version}"
-    # A progress bar per download is noise in job logs; MLflow reads this switch from the environment.
+    # A progress bar per download is noise in job and server logs; MLflow reads this switch from
+    # the environment.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with mlflow_tracking(tracking_uri):
-        if dst is not None:
-            Path(dst).mkdir(parents=True, exist_ok=True)
-            return ModelBundle.load(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
-        with tempfile.TemporaryDirectory() as tmp:
-            return ModelBundle.load(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+    uri = client.get_model_version_download_uri(ref.name, ref.version)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+
+
+def fetch_bundle(tracking_uri: str, ref: ModelRef) -> ModelBundle:
+    """Load model ``ref``'s bundle from a temporary download, removed after loading."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        return ModelBundle.load(download_version(client, ref, tmp))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scoring.model_bundle import ModelBundle
-from scoring.registry import ModelRef, resolve
+from scoring.registry import ModelRef, download_version, resolve
 from scoring.serve_launcher import HOST, SCORE_SCRIPT
 from scoring.serving_folder import (
     MAX_BODY_BYTES, MAX_ROWS, MODELS_DIR, CurrentModel, ServerOptions, key_sha256, model_dir, write_current, write_options,
@@ -161,8 +161,6 @@ class InferenceServer:
 def materialise(client, ref: ModelRef, serve_dir: Path) -> CurrentModel:
     """Copy registered version ``ref`` into ``<serve_dir>/models/<name>/<version>`` (once) and
     check that its bundle loads, so the server is never pointed at a model it cannot load."""
-    import mlflow
-
     dest = Path(serve_dir) / MODELS_DIR / ref.name / ref.version
     if not dest.is_dir():
         # Staged outside models/: the server lists models/<name>/ and expects only version numbers.
@@ -170,12 +168,7 @@ def materialise(client, ref: ModelRef, serve_dir: Path) -> CurrentModel:
         staging.mkdir(parents=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # A file or cloud URI, so the download touches no global MLflow state (the poller
-            # runs in a thread beside code that may be pointing mlflow elsewhere).
-            uri = client.get_model_version_download_uri(ref.name, ref.version)
-            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # noise in a server log
-            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
-            ModelBundle.load(staging)
+            ModelBundle.load(download_version(client, ref, staging))
             try:
                 staging.rename(dest)
             except OSError:
