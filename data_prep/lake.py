@@ -151,15 +151,24 @@ class Lake:
         version: int | None = None,
         timestamp: datetime | str | None = None,
         columns: list[str] | None = None,
+        filter: pyarrow.dataset.Expression | None = None,
     ) -> pa.Table:
-        """The table (at a version or timestamp) as Arrow, typed by its declared schema."""
+        """The table (at a version or timestamp) as Arrow, typed by its declared schema; ``filter``
+        (e.g. ``pyarrow.dataset.field("event_date").isin(days)``) skips partitions and row groups."""
         dt = self._table(layer, table, version)
         if timestamp is not None:
             dt.load_as_version(timestamp)
         fast = self._local_snapshot(dt, layer, table)
         if fast is not None:
-            return fast.to_table(columns=columns)
-        return dt.to_pyarrow_table(columns=columns)
+            return fast.to_table(columns=columns, filter=filter)
+        return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
+
+    def read_arrow_or_empty(self, layer: str, table: str, columns: list[str] | None = None) -> pa.Table:
+        """The table as Arrow, or no rows with its declared schema if it does not exist yet."""
+        if self.exists(layer, table):
+            return self.read_arrow(layer, table, columns=columns)
+        empty = schemas.arrow_schema(layer, table).empty_table()
+        return empty.select(columns) if columns else empty
 
     def _local_snapshot(self, dt: DeltaTable, layer: str, table: str):
         """The snapshot's files as a pyarrow dataset with the declared schema, or None when a

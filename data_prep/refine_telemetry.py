@@ -101,3 +101,109 @@ def refine_telemetry(bronze, assets, tags, historian_keys, silver_keys=None):
     rejected_raw = bronze.select("_record_id", "raw").join(F.broadcast(rejected_ids), "_record_id", "left_semi")
     checked = checked.join(F.broadcast(rejected_raw), "_record_id", "left")
     return checked_rows(checked, "telemetry")
+
+
+# ---------------------------------------------------------------------------- DuckDB twin
+# Fields read from each record, in the order of the extracted list (1-based in DuckDB).
+_FIELDS = ("asset_id", "tag", "ts", "value", "unit", "quality", "TagName", "TimeStamp", "Value", "EngUnits", "Quality", "_unparsed")
+
+
+def _field(event_name: str, historian_name: str) -> str:
+    return (f"CASE WHEN is_event THEN f[{_FIELDS.index(event_name) + 1}] "
+            f"ELSE f[{_FIELDS.index(historian_name) + 1}] END")
+
+
+def parse_telemetry_sql(bronze: str) -> str:
+    """DuckDB twin of ``parse_telemetry``: one row per bronze row, the source's fields as text.
+
+    Spark parses a record into a map and gets null for anything that is not a JSON object; here
+    the object test comes first, since DuckDB's JSON functions raise on malformed text.
+    """
+    paths = ", ".join(f"'$.{name}'" for name in _FIELDS)
+    non_finite = ", ".join(f"'{v}'" for v in NON_FINITE)
+    bare_value = "trim(replace(value_text, '\"', ''))"
+    return f"""
+    WITH objects AS (
+        SELECT _record_id, _source, _source_file, _line, _batch_id, raw, eh_enqueued_time AS enqueued_time,
+               _source = 'eventhub' AS is_event,
+               -- json_type raises on malformed text and AND does not short-circuit: valid text only.
+               coalesce(json_type(CASE WHEN json_valid(raw) THEN raw END) = 'OBJECT', false) AS is_object
+        FROM {bronze}
+    ), fields AS (
+        -- Not CASE WHEN is_object: DuckDB may evaluate both branches; null text extracts nothing.
+        SELECT *, json_extract_string(CASE WHEN is_object THEN raw END, [{paths}]) AS f FROM objects
+    ), texts AS (
+        SELECT _record_id, _source, _source_file, _line, _batch_id, raw, enqueued_time, is_event,
+               NOT is_object OR f[{_FIELDS.index('_unparsed') + 1}] IS NOT NULL AS malformed,
+               CASE WHEN is_event THEN f[1] END AS ev_asset,
+               {_field('tag', 'TagName')} AS src_tag,
+               {_field('ts', 'TimeStamp')} AS ts_text,
+               {_field('value', 'Value')} AS value_text,
+               {_field('unit', 'EngUnits')} AS unit_src,
+               lower({_field('quality', 'Quality')}) AS quality
+        FROM fields
+    )
+    SELECT *,
+           coalesce(lower({bare_value}) IN ({non_finite}), false) AS value_non_finite,
+           TRY_CAST({bare_value} AS DOUBLE) AS value_num,
+           CASE WHEN is_event THEN TRY_CAST(ts_text AS TIMESTAMPTZ)
+                ELSE CAST(try_strptime(ts_text, '%m/%d/%Y %H:%M:%S') AS TIMESTAMPTZ) END AS ts,
+           -- What a timestamp may not be later than: the broker's receipt, or the end of the export's day.
+           coalesce(enqueued_time, CAST(try_strptime(regexp_extract(_source_file, '(\\d{{4}}-\\d{{2}}-\\d{{2}})', 1), '%Y-%m-%d')
+                                        AS TIMESTAMPTZ) + INTERVAL 1 DAY) AS reference_time
+    FROM texts
+    """
+
+
+def refine_telemetry_duckdb(con, bronze, assets, tags, historian_keys, silver_keys=None):
+    """DuckDB twin of ``refine_telemetry`` on Arrow tables; returns the checked rows as Arrow.
+
+    ``bronze``: new bronze telemetry; ``assets``, ``tags``: silver master data; ``historian_keys``:
+    (key, asset_id, tag) from ``mdm.historian_keys``; ``silver_keys``: for cross-batch duplicates,
+    a function from the event dates this batch touches to the (asset_id, tag, ts) silver already
+    holds on them (only those days can hold this batch's duplicates), or None for an empty silver.
+    """
+    import pyarrow as pa
+
+    from data_prep import duck
+
+    src = duck.register(con, bronze, "bronze")
+    asset_ids = duck.register(con, assets.select(["asset_id"]), "assets")
+    tag_master = duck.register(con, tags.select(["asset_id", "tag", "measurement"]), "tags")
+    keys = duck.register(con, pa.Table.from_pandas(historian_keys[["key", "asset_id", "tag"]], preserve_index=False), "hkeys")
+    conv = duck.register(con, pa.Table.from_pylist([
+        dict(zip(("measurement", "unit_src", "canonical_unit", "scale", "offset", "limit_lo", "limit_hi"), row))
+        for row in conversion_rows()
+    ]), "conv")
+    historian_key = duck.spark_sql(HISTORIAN_KEY_SQL.format("p.src_tag"))
+    resolved = f"resolved_{src}"
+    con.execute(f"""
+    CREATE OR REPLACE TEMP VIEW {resolved} AS
+    WITH parsed AS ({parse_telemetry_sql(src)}),
+    located AS (
+        SELECT p.*, coalesce(p.ev_asset, h.asset_id) AS asset_id,
+               CASE WHEN p.is_event THEN p.src_tag ELSE h.tag END AS tag,
+               -- For historian lines the asset is only known through the tag crosswalk.
+               CASE WHEN p.is_event THEN p.ev_asset ELSE p.src_tag END AS src_asset
+        FROM parsed p
+        LEFT JOIN {keys} h ON NOT p.is_event AND {historian_key} = h.key
+    )
+    SELECT l.*, l.asset_id IN (SELECT asset_id FROM {asset_ids}) IS TRUE AS asset_known, t.measurement,
+           c.canonical_unit, c.scale, c."offset", c.limit_lo, c.limit_hi,
+           l.value_num * c.scale + c."offset" AS value, c.canonical_unit AS unit,
+           l.unit_src AS source_unit, l._source AS source
+    FROM located l
+    LEFT JOIN {tag_master} t ON t.asset_id = l.asset_id AND t.tag = l.tag
+    LEFT JOIN {conv} c ON c.measurement = t.measurement AND c.unit_src = l.unit_src
+    """)
+    existing = None
+    if silver_keys is not None:
+        days = [d for (d,) in con.execute(f"SELECT DISTINCT CAST(ts AS DATE) FROM {resolved} WHERE ts IS NOT NULL").fetchall()]
+        existing = silver_keys(days) if days else None
+    # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
+    deduped = duck.mark_duplicates(con, resolved, ["asset_id", "tag", "ts"], existing,
+                                   order=("enqueued_time", "_source_file", "_line"))
+    dated = f"dated_{deduped}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {dated} AS SELECT *, CAST(ts AS DATE) AS event_date FROM {deduped}")
+    checked = duck.apply_expectations(con, dated, load_expectations("telemetry"))
+    return duck.checked_rows(con, checked, "telemetry")

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         "local[*]", description="Spark master; local mode by default, empty on a cluster where spark-submit sets it."
     )
     spark_shuffle_partitions: int = Field(4, ge=1, description="Shuffle partitions for local Spark.")
+    prep_engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Engine of `refinery prep`: 'duckdb' in this process (one machine; no JVM), "
+                              "'spark' the Spark session of spark_master (a cluster). Both apply the same "
+                              "expectations and give the same silver, quarantine and gold rows.",
+    )
     event_source: Literal["local", "eventhubs"] = Field(
         "local", description="'local': the on-disk event log; 'eventhubs': Azure Event Hubs."
     )
