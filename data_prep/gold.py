@@ -245,7 +245,7 @@ class _Engine:
     """What ``refresh_gold`` needs from an engine: its frames, read and filtered, and its builders."""
 
     read: Callable[[str, str, list[str] | None], Any]  # a table, or no rows of its declared schema
-    on_days: Callable[[Any, list[date]], Any]  # the rows whose event_date is one of the days
+    read_days: Callable[[str, str, list[str], list[date]], Any]  # its rows whose event_date is one of the days
     hourly: Callable[..., Any]
     daily: Callable[..., Any]
     production: Callable[..., Any]
@@ -259,21 +259,18 @@ def _spark_engine(lake: Lake) -> _Engine:
         frame = lake.read_or_empty(layer, table)
         return frame.select(*columns) if columns else frame
 
-    return _Engine(read, lambda frame, days: frame.where(F.col("event_date").isin(days)),
+    return _Engine(read, lambda layer, table, columns, days: read(layer, table, columns).where(F.col("event_date").isin(days)),
                    build_asset_health_hourly, build_asset_health_daily, build_production_kpis, build_sales_orders)
 
 
 def _duckdb_engine(lake: Lake, con: DuckDBPyConnection) -> _Engine:
-    def read(layer: str, table: str, columns: list[str] | None = None) -> pa.Table:
-        if lake.exists(layer, table):
-            return lake.read_arrow(layer, table, columns=columns)
-        empty = schemas.arrow_schema(layer, table).empty_table()
-        return empty.select(columns) if columns else empty
+    def read_days(layer: str, table: str, columns: list[str], days: list[date]) -> pa.Table:
+        if not lake.exists(layer, table):
+            return lake.read_arrow_or_empty(layer, table, columns)
+        # A filter on the partition column: only the touched days' files are read.
+        return lake.read_arrow(layer, table, columns=columns, filter=pc.field("event_date").isin(pa.array(days, pa.date32())))
 
-    def on_days(data: pa.Table, days: list[date]) -> pa.Table:
-        return data.filter(pc.field("event_date").isin(pa.array(days, pa.date32())))
-
-    return _Engine(read, on_days, partial(build_asset_health_hourly_duckdb, con), partial(build_asset_health_daily_duckdb, con),
+    return _Engine(lake.read_arrow_or_empty, read_days, partial(build_asset_health_hourly_duckdb, con), partial(build_asset_health_daily_duckdb, con),
                    partial(build_production_kpis_duckdb, con), partial(build_sales_orders_duckdb, con))
 
 
@@ -298,9 +295,7 @@ def _refresh_gold(lake: Lake, engine: _Engine, touched_days: set[date]) -> list[
     written = []
     if touched_days:
         days = sorted(touched_days)
-        # The whole table is read for the DuckDB engine (Lake.read_arrow takes no filter); the
-        # touched days are kept before the build.
-        telemetry = engine.on_days(engine.read("silver", "telemetry", TELEMETRY_INPUT), days)
+        telemetry = engine.read_days("silver", "telemetry", TELEMETRY_INPUT, days)
         hourly = engine.hourly(telemetry, engine.read("silver", "tags"), assets)
         if lake.exists("gold", "asset_health_hourly"):
             listed = ", ".join(f"'{d.isoformat()}'" for d in days)
