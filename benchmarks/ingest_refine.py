@@ -1,14 +1,16 @@
 """Ingest + full refinement against a plain copy of the same raw telemetry, in one process.
 
-Simulates a plant (not timed), warms Spark, then times:
+Simulates a plant (not timed), then times:
   baseline  read every landed telemetry record (event-log lines and historian rows) and write them
             to one Delta table with delta-rs: no parsing of bodies, no checks, no master data;
   refinery  `ingest` (all sources to bronze) + `prep` (bronze -> silver with expectations,
-            quarantine, dedup, unit conformance, MDM -> gold KPIs).
-Prints telemetry rows per second for both and the cost ratio (refinery time / baseline time).
+            quarantine, dedup, unit conformance, MDM -> gold KPIs), into a fresh lake per prep
+            engine: duckdb (the embedded default) and spark (local Spark, started and warmed
+            outside the timing).
+Prints telemetry rows per second and the cost ratio (refinery time / baseline time) per engine.
 Target: ratio <= 3.
 
-    .venv/bin/python benchmarks/ingest_refine.py [--assets 60 --days 30 --keep DIR]
+    .venv/bin/python benchmarks/ingest_refine.py [--assets 60 --days 30 --engine both --keep DIR]
 """
 from __future__ import annotations
 
@@ -57,28 +59,13 @@ def plain_copy(landing: Path, target: Path) -> int:
     return len(rows["record"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--assets", type=int, default=60)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
-    args = parser.parse_args(argv)
-
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="refinery-bench-"))
-    landing = work / "landing"
-    if landing.exists():
-        shutil.rmtree(landing)
-    print(f"simulating {args.assets} assets x {args.days} days ...", flush=True)
-    simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=0.02))
-    spark = get_spark(Settings(spark_master="local[*]"))
-    spark.range(1000).count()  # JVM warm-up outside both timings
-
-    t0 = time.perf_counter()
-    n_plain = plain_copy(landing, work / "plain_copy")
-    t_plain = time.perf_counter() - t0
-
-    lake = Lake(work / "lake", spark=spark)
+def run_refinery(landing: Path, root: Path, engine: str, n_plain: int) -> tuple[float, float, dict]:
+    """Ingest + prep into a fresh lake at ``root`` on ``engine``; returns (ingest s, total s, step seconds)."""
+    spark = None
+    if engine == "spark":
+        spark = get_spark(Settings(spark_master="local[*]"))
+        spark.range(1000).count()  # JVM start and warm-up outside the timing
+    lake = Lake(root, spark=spark)
     t0 = time.perf_counter()
     ing = ingest.ingest(landing, lake)
     t_ingest = time.perf_counter() - t0
@@ -88,17 +75,51 @@ def main(argv: list[str] | None = None) -> int:
     assert n_bronze == n_plain, (n_bronze, n_plain)
     accounted = result.silver_rows["telemetry"] + result.quarantined["telemetry"]
     assert accounted == n_bronze, f"silver + quarantine = {accounted} != bronze {n_bronze}"
+    print(f"  {engine}: silver {result.silver_rows['telemetry']}, quarantined {result.quarantined['telemetry']}; "
+          "steps " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()), flush=True)
+    return t_ingest, t_total, result.seconds
 
-    print(f"\ntelemetry records: {n_plain}  (silver {result.silver_rows['telemetry']}, quarantined {result.quarantined['telemetry']})")
-    print(f"{'path':<34} {'seconds':>8} {'rows/s':>10}")
-    print(f"{'baseline: plain copy to Delta':<34} {t_plain:>8.1f} {n_plain / t_plain:>10.0f}")
-    print(f"{'refinery: ingest':<34} {t_ingest:>8.1f} {n_plain / t_ingest:>10.0f}")
-    print(f"{'refinery: ingest + refine + gold':<34} {t_total:>8.1f} {n_plain / t_total:>10.0f}")
-    print("refinement steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
-    ratio = t_total / t_plain
-    print(f"\ncost ratio (refinery / plain copy): {ratio:.2f}  (target <= 3)")
-    print(json.dumps({"rows": n_plain, "baseline_rows_per_s": round(n_plain / t_plain), "refinery_rows_per_s": round(n_plain / t_total),
-                      "cost_ratio": round(ratio, 2)}))
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--engine", choices=["duckdb", "spark", "both"], default="both",
+                        help="prep engine(s) to time (settings.prep_engine; duckdb is the embedded default)")
+    parser.add_argument("--keep", help="work folder to keep (default: a temporary one, removed)")
+    args = parser.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="refinery-bench-"))
+    landing = work / "landing"
+    if landing.exists():
+        shutil.rmtree(landing)
+    print(f"simulating {args.assets} assets x {args.days} days ...", flush=True)
+    simulate(landing, SimulationConfig(assets=args.assets, days=args.days, seed=args.seed, bad_fraction=0.02))
+
+    t0 = time.perf_counter()
+    n_plain = plain_copy(landing, work / "plain_copy")
+    t_plain = time.perf_counter() - t0
+
+    engines = ["duckdb", "spark"] if args.engine == "both" else [args.engine]
+    timings = {}
+    for engine in engines:
+        shutil.rmtree(work / f"lake_{engine}", ignore_errors=True)
+        timings[engine] = run_refinery(landing, work / f"lake_{engine}", engine, n_plain)
+
+    print(f"\ntelemetry records: {n_plain}")
+    print(f"{'path':<44} {'seconds':>8} {'rows/s':>10}")
+    print(f"{'baseline: plain copy to Delta':<44} {t_plain:>8.1f} {n_plain / t_plain:>10.0f}")
+    summary = {"rows": n_plain, "baseline_rows_per_s": round(n_plain / t_plain)}
+    for engine, (t_ingest, t_total, _) in timings.items():
+        print(f"{'refinery: ingest':<44} {t_ingest:>8.1f} {n_plain / t_ingest:>10.0f}")
+        print(f"{f'refinery: ingest + refine + gold ({engine})':<44} {t_total:>8.1f} {n_plain / t_total:>10.0f}")
+        summary[f"{engine}_rows_per_s"] = round(n_plain / t_total)
+        summary[f"{engine}_cost_ratio"] = round(t_total / t_plain, 2)
+    print()
+    for engine in timings:
+        print(f"cost ratio (refinery on {engine} / plain copy): {summary[f'{engine}_cost_ratio']:.2f}  (target <= 3)")
+    print(json.dumps(summary))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

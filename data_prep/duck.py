@@ -120,7 +120,7 @@ def mark_duplicates(con, view: str, keys: Sequence[str], existing: pa.Table | No
     return name
 
 
-def checked_rows(con, view: str, table: str, order_by: str = "_record_id") -> pa.Table:
+def checked_rows(con, view: str, table: str) -> pa.Table:
     """The checked rows as Arrow: the silver columns plus what quarantine needs (``quality.checked_rows``).
 
     ``raw`` is kept only for rejected rows: good rows are in bronze already.
@@ -128,4 +128,4 @@ def checked_rows(con, view: str, table: str, order_by: str = "_record_id") -> pa
     silver = schemas.columns("silver", table)
     extra = [c for c in QUARANTINE_ONLY if c not in silver]
     items = [*silver, *("CASE WHEN rule IS NOT NULL THEN raw END AS raw" if c == "raw" else c for c in extra)]
-    return to_arrow(con.sql(f"SELECT {', '.join(items)} FROM {view} ORDER BY {order_by}"))
+    return to_arrow(con.sql(f"SELECT {', '.join(items)} FROM {view}"))

@@ -16,14 +16,19 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
-from data_prep import gold, mdm, schemas
+from data_prep import duck, gold, mdm, schemas
 from data_prep.lake import Lake, Txn, spark_to_arrow
 from data_prep.quality import split_checked, split_checked_arrow
-from data_prep.refine_records import refine_alarms, refine_orders, refine_production, refine_work_orders
-from data_prep.refine_telemetry import refine_telemetry
+from data_prep.refine_records import (
+    refine_alarms, refine_alarms_duckdb, refine_orders, refine_orders_duckdb, refine_production,
+    refine_production_duckdb, refine_work_orders, refine_work_orders_duckdb,
+)
+from data_prep.refine_telemetry import refine_telemetry, refine_telemetry_duckdb
 
 STAGES = ("silver", "gold", "all")
+ENGINES = ("duckdb", "spark")
 RECORD_TABLES = ("telemetry", "alarms", "work_orders", "production", "orders")
 MASTER_SOURCES = {"devices": "asset_id", "equipment": "EquipNo", "crm_accounts": "Id"}
 
@@ -185,16 +190,54 @@ def refine_table(lake: Lake, spark, table: str, bronze):
             existing = existing.where(F.col("event_date").isin(days)) if days else None
         return refine_telemetry(bronze, lake.read_or_empty("silver", "assets"), tags, hx_df, existing)
     if table == "alarms":
-        names = [r[0] for r in bronze.select(F.regexp_extract("raw", r"TAG=([^ |]+)", 1)).distinct().collect() if r[0]]
-        tags = lake.read_pandas("silver", "tags") if lake.exists("silver", "tags") else pd.DataFrame(columns=["asset_id", "tag"])
-        hx = mdm.historian_xref(names, tags)
-        return refine_alarms(bronze, spark.createDataFrame(hx[["source_id", "asset_id"]], "source_id string, asset_id string"))
+        names = [r[0] for r in bronze.select(F.regexp_extract("raw", ALARM_TAG, 1)).distinct().collect() if r[0]]
+        return refine_alarms(bronze, spark.createDataFrame(_alarm_xref(lake, names).to_pandas(), "source_id string, asset_id string"))
     if table == "work_orders":
         return refine_work_orders(bronze, lake.read_or_empty("silver", "asset_xref"), _existing(lake, "work_orders"))
     if table == "production":
         return refine_production(bronze, lake.read_or_empty("silver", "assets"), _existing(lake, "production"))
     if table == "orders":
         return refine_orders(bronze, lake.read_or_empty("silver", "customer_xref"), _existing(lake, "orders"))
+    raise ValueError(f"no refinement for table {table!r}")
+
+
+ALARM_TAG = r"TAG=([^ |]+)"  # the tag a structured journal line names
+
+
+def _tag_master(lake: Lake) -> pd.DataFrame:
+    return lake.read_pandas("silver", "tags") if lake.exists("silver", "tags") else pd.DataFrame(columns=["asset_id", "tag"])
+
+
+def _alarm_xref(lake: Lake, names: list[str]) -> pa.Table:
+    """(source_id, asset_id) for the tag names an alarm batch mentions, through the tag master."""
+    hx = mdm.historian_xref(names, _tag_master(lake))
+    return pa.Table.from_pandas(hx[["source_id", "asset_id"]], preserve_index=False,
+                                schema=pa.schema([("source_id", pa.string()), ("asset_id", pa.string())]))
+
+
+def refine_table_duckdb(lake: Lake, con, table: str, bronze: pa.Table) -> pa.Table:
+    """DuckDB twin of ``refine_table``: checked rows of one record table from new bronze rows, as Arrow."""
+    existing = lake.read_arrow("silver", table) if lake.exists("silver", table) and table != "telemetry" else None
+    if table == "telemetry":
+        def silver_keys(days: list) -> pa.Table:
+            # Only the days this batch touches can hold its duplicates (partition pruning on event_date).
+            return lake.read_arrow("silver", "telemetry", columns=["asset_id", "tag", "ts"],
+                                   filter=ds.field("event_date").isin(days))
+
+        return refine_telemetry_duckdb(
+            con, bronze, lake.read_arrow_or_empty("silver", "assets"), lake.read_arrow_or_empty("silver", "tags"),
+            mdm.historian_keys(_tag_master(lake)), silver_keys if lake.exists("silver", "telemetry") else None,
+        )
+    if table == "alarms":
+        raw = duck.register(con, bronze.select(["raw"]), "alarm_raw")
+        names = [n for (n,) in con.execute(f"SELECT DISTINCT regexp_extract(raw, '{ALARM_TAG}', 1) FROM {raw}").fetchall() if n]
+        return refine_alarms_duckdb(con, bronze, _alarm_xref(lake, names))
+    if table == "work_orders":
+        return refine_work_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "asset_xref"), existing)
+    if table == "production":
+        return refine_production_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "assets"), existing)
+    if table == "orders":
+        return refine_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "customer_xref"), existing)
     raise ValueError(f"no refinement for table {table!r}")
 
 
@@ -215,11 +258,50 @@ def _record_progress(lake: Lake, done: dict[str, int], result: PrepResult) -> No
     lake.append(pd.DataFrame(rows), "_meta", "prep_progress")
 
 
-def refine_silver(lake: Lake, spark) -> PrepResult:
-    """Bronze to silver (and quarantine) for every bronze batch not refined yet."""
+def _refine_batch_duckdb(lake: Lake, con, table: str, since: int, txn: Txn) -> tuple[int, int]:
+    """Refine one table's new bronze rows in DuckDB and append both sides; returns (silver, quarantined) rows."""
+    source = BRONZE_OF[table]
+    bronze = lake.read_arrow("bronze", source, filter=ds.field("_batch_id") > since)
+    checked = refine_table_duckdb(lake, con, table, bronze)
+    silver_rows, quarantine_rows = split_checked_arrow(checked, table, datetime.now(timezone.utc))
+    lake.append(silver_rows, "silver", table, txn=txn)
+    lake.append(quarantine_rows, "quarantine", source, txn=txn)
+    return silver_rows.num_rows, quarantine_rows.num_rows
+
+
+def _refine_batch_spark(lake: Lake, spark, table: str, since: int, txn: Txn) -> tuple[int, int]:
+    """Refine one table's new bronze rows in Spark and append both sides; returns (silver, quarantined) rows."""
     from pyspark.sql import functions as F
 
+    source = BRONZE_OF[table]
+    bronze = lake.read("bronze", source).where(F.col("_batch_id") > since)
+    checked = refine_table(lake, spark, table, bronze)
+    small = lake.count("bronze", source) <= SMALL_TABLE_ROWS  # the whole table: a bound on the new batch
+    if not lake.spark_native and ("://" in lake.root or small):
+        # A remote lake without delta-spark, or a small table: collect once, split in Arrow,
+        # write with delta-rs. For a few thousand rows, Spark's jobs, two writes and their
+        # planning cost seconds where the rows take milliseconds.
+        silver_rows, quarantine_rows = split_checked_arrow(spark_to_arrow(checked), table, datetime.now(timezone.utc))
+    else:
+        # Spark writes both sides (delta-spark, or Parquet that delta-rs commits); persisted so
+        # the checks and the duplicate passes run once. The counts come from the commit log.
+        silver_rows, quarantine_rows = split_checked(checked.persist(), table)
+        before = lake.count("silver", table), lake.count("quarantine", source)
+    lake.append(silver_rows, "silver", table, txn=txn)
+    lake.append(quarantine_rows, "quarantine", source, txn=txn)
+    spark.catalog.clearCache()
+    if isinstance(silver_rows, pa.Table):
+        return silver_rows.num_rows, quarantine_rows.num_rows
+    return lake.count("silver", table) - before[0], lake.count("quarantine", source) - before[1]
+
+
+def refine_silver(lake: Lake, spark) -> PrepResult:
+    """Bronze to silver (and quarantine) for every bronze batch not refined yet.
+
+    ``spark`` None: refined by DuckDB in this process (``duck``); else by that Spark session.
+    """
     result = PrepResult()
+    con = duck.connect() if spark is None else None
     progress = _progress(lake)
     started = time.perf_counter()
     done = refresh_master_data(lake, progress, result)
@@ -231,27 +313,11 @@ def refine_silver(lake: Lake, spark) -> PrepResult:
         since = progress.get(source, 0)
         if latest <= since:
             continue
-        bronze = lake.read("bronze", source).where(F.col("_batch_id") > since)
-        checked = refine_table(lake, spark, table, bronze)
         txn = Txn(f"prep-{table}", latest)
-        small = lake.count("bronze", source) <= SMALL_TABLE_ROWS  # the whole table: a bound on the new batch
-        if not lake.spark_native and ("://" in lake.root or small):
-            # A remote lake without delta-spark, or a small table: collect once, split in Arrow,
-            # write with delta-rs. For a few thousand rows, Spark's jobs, two writes and their
-            # planning cost seconds where the rows take milliseconds.
-            silver_rows, quarantine_rows = split_checked_arrow(spark_to_arrow(checked), table, datetime.now(timezone.utc))
-            n_silver, n_quarantined = silver_rows.num_rows, quarantine_rows.num_rows
+        if spark is None:
+            n_silver, n_quarantined = _refine_batch_duckdb(lake, con, table, since, txn)
         else:
-            # Spark writes both sides (delta-spark, or Parquet that delta-rs commits); persisted so
-            # the checks and the duplicate passes run once. The counts come from the commit log.
-            silver_rows, quarantine_rows = split_checked(checked.persist(), table)
-            before = lake.count("silver", table), lake.count("quarantine", source)
-        lake.append(silver_rows, "silver", table, txn=txn)
-        lake.append(quarantine_rows, "quarantine", source, txn=txn)
-        if not isinstance(silver_rows, pa.Table):
-            n_silver = lake.count("silver", table) - before[0]
-            n_quarantined = lake.count("quarantine", source) - before[1]
-        spark.catalog.clearCache()
+            n_silver, n_quarantined = _refine_batch_spark(lake, spark, table, since, txn)
         result.silver_rows[table] = n_silver
         result.quarantined[source] = n_quarantined
         result.seconds[table] = time.perf_counter() - started
@@ -267,8 +333,6 @@ def build_gold(lake: Lake, spark) -> list[str]:
     Gold's own progress row (table ``gold``) remembers the newest bronze batch it has seen, so only
     the days that newer telemetry touched are recomputed.
     """
-    from pyspark.sql import functions as F
-
     progress = _progress(lake)
     newest = max((progress.get(t, 0) for t in list(BRONZE_OF.values()) + list(MASTER_SOURCES)), default=0)
     since = progress.get("gold", 0)
@@ -276,8 +340,8 @@ def build_gold(lake: Lake, spark) -> list[str]:
         return []
     touched = set()
     if lake.exists("silver", "telemetry"):
-        new_rows = lake.read("silver", "telemetry").where(F.col("_batch_id") > since)
-        touched = {r[0] for r in new_rows.select("event_date").distinct().collect()}
+        days = lake.read_arrow("silver", "telemetry", columns=["event_date"], filter=ds.field("_batch_id") > since)
+        touched = set(pa.compute.unique(days.column("event_date")).to_pylist())
     written = gold.refresh_gold(lake, spark, touched)
     _record_progress(lake, {"gold": newest}, PrepResult())
     return written
@@ -296,20 +360,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prep", help="refine new bronze data into silver (with quarantine) and gold")
     p.add_argument("--lake", help="lake root (default from settings)")
     p.add_argument("--stage", choices=STAGES, default="all", help="silver: bronze to silver; gold: silver to gold")
+    p.add_argument("--engine", choices=ENGINES, help="duckdb (one machine) or spark (default from settings: prep_engine)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings) -> int:
-    from data_prep.spark_session import get_spark
+    engine = getattr(args, "engine", None) or settings.prep_engine
+    spark = None
+    if engine == "spark":
+        from data_prep.spark_session import get_spark
 
-    lake = Lake(settings.lake_uri, spark=get_spark(settings))
+        spark = get_spark(settings)
+    lake = Lake(settings.lake_uri, spark=spark)
     if not lake.exists("_meta", "ingested_files"):
         raise FileNotFoundError(f"no ingested data in lake {settings.lake_uri}: run `refinery ingest` first")
     result = PrepResult()
     if args.stage in ("silver", "all"):
-        result = refine_silver(lake, lake.spark)
+        result = refine_silver(lake, spark)
     if args.stage in ("gold", "all"):
-        result.gold_rebuilt = build_gold(lake, lake.spark)
+        result.gold_rebuilt = build_gold(lake, spark)
     if not (result.changed or result.gold_rebuilt):
         print("prep: no new bronze data; nothing written")
         return 0
@@ -331,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="data_prep.prep")
     parser.add_argument("--lake", required=True)
     parser.add_argument("--stage", choices=STAGES, default="all")
+    parser.add_argument("--engine", choices=ENGINES, help="default from settings (prep_engine)")
     args = parser.parse_args(argv)
     return run(args, load_settings(lake_uri=args.lake))
 
