@@ -12,9 +12,7 @@ each): JSON that only Jackson reads (single quotes, text after the object, +Infi
 surrogate escape) is malformed to DuckDB; a key repeated in one JSON row keeps its first value in
 DuckDB's maps (Spark's map keeps both); a non-integer JSON number in a text field is Java's
 ``1.0E-4`` in Spark, ``0.0001`` in DuckDB; Spark casts hexadecimal floats (``0x1p3``) and dates a
-bare time of day today, DuckDB reads neither; ``upper`` maps ``ß`` to ``SS`` in Java only; and
-where Spark's default timeParserPolicy EXCEPTION stops the run (``SPARK_PATTERNS``) DuckDB
-quarantines the row.
+bare time of day today, DuckDB reads neither; ``upper`` maps ``ß`` to ``SS`` in Java only.
 """
 from __future__ import annotations
 
@@ -148,9 +146,8 @@ CREATE OR REPLACE TEMP MACRO spark_timestamp(s) AS [spark_timestamp_of(p) for p 
 
 # to_timestamp / to_date with a pattern: Spark's java.time parser takes only text that fills the
 # pattern exactly, so each pattern is the shape it accepts and the strptime format that reads it.
-# (Spark's default timeParserPolicy EXCEPTION raises where the pre-3.0 parser would have read
-# such text, e.g. '2026-01-05 10:00:00' for 'yyyy-MM-dd HH:mm'; DuckDB reads null there, as Spark
-# does with the policy CORRECTED.)
+# (Text the pre-3.0 parser would have read, e.g. '2026-01-05 10:00:00' for 'yyyy-MM-dd HH:mm', is
+# null in both: the session factory sets Spark's timeParserPolicy to CORRECTED, not EXCEPTION.)
 SPARK_PATTERNS: dict[str, tuple[str, str]] = {
     "yyyy-MM-dd HH:mm": (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "%Y-%m-%d %H:%M"),
     "yyyy-MM-dd": (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d"),

@@ -95,6 +95,10 @@ def get_spark(settings: Settings | None = None, app_name: str = "refinery"):
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # Delta readers (delta-rs, Synapse, Power BI) expect microsecond timestamps, not legacy INT96.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        # A timestamp text that does not fit its pattern is null (and its row quarantined), not an
+        # error that stops the run, which the default EXCEPTION policy raises for text the
+        # pre-3.0 parser would have read ('2026-01-05 10:00:00' for 'yyyy-MM-dd HH:mm').
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
     )
     if settings.spark_master.startswith("local"):
         # Laptop tuning only; a cluster keeps its own partitions, memory and UI.

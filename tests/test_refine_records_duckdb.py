@@ -254,17 +254,14 @@ def test_work_orders_match_spark(spark):
 
 
 def test_work_order_timestamps_spark_cannot_read_are_quarantined(spark):
-    """Text that only Spark 2's parser read ('2026-01-05 10:00:00' for yyyy-MM-dd HH:mm) stops a Spark
-    run under the default timeParserPolicy EXCEPTION; DuckDB quarantines it, as Spark does with CORRECTED."""
+    """Text that only Spark 2's parser read ('2026-01-05 10:00:00' for yyyy-MM-dd HH:mm) would stop a
+    Spark run under the default timeParserPolicy EXCEPTION; the session factory sets CORRECTED, so
+    both engines quarantine it."""
     raws = [{**WO, "WONumber": str(i), "ReportedAt": ts}
             for i, ts in enumerate(["2026-01-05 10:00:00", "2026-1-5 10:00", " 2026-01-05 10:00", "2026-01-05 9:00"])]
-    policy = "spark.sql.legacy.timeParserPolicy"
-    spark.conf.set(policy, "CORRECTED")
-    try:
-        spark_rows, duck_rows = run_both(spark, "work_orders", refine_work_orders, refine_work_orders_duckdb,
-                                         bronze("cmms", raws), ASSET_XREF)
-    finally:
-        spark.conf.unset(policy)
+    assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == "CORRECTED"
+    spark_rows, duck_rows = run_both(spark, "work_orders", refine_work_orders, refine_work_orders_duckdb,
+                                     bronze("cmms", raws), ASSET_XREF)
     rows = assert_same_rows(spark_rows, duck_rows, "work_orders")
     assert {r["rule"] for r in rows} == {"timestamps_parse"}
 
