@@ -5,6 +5,7 @@ exactly one silver row or one quarantine row, so silver + quarantine always acco
 """
 from __future__ import annotations
 
+from data_prep import duck
 from data_prep.mdm import HISTORIAN_KEY_SQL
 from data_prep.quality import apply_expectations, checked_rows, load_expectations, mark_duplicates
 from data_prep.units import conversion_rows
@@ -117,17 +118,19 @@ def parse_telemetry_sql(bronze: str) -> str:
     """DuckDB twin of ``parse_telemetry``: one row per bronze row, the source's fields as text.
 
     Spark parses a record into a map and gets null for anything that is not a JSON object; here
-    the object test comes first, since DuckDB's JSON functions raise on malformed text.
+    the object test comes first (``spark_json_object``: what Jackson reads as one), since DuckDB's
+    JSON functions raise on malformed text. Numbers and timestamps are read by Spark's rules
+    (``duck.SPARK_MACROS``; the connection must have them, ``duck.define_spark_macros``).
     """
     paths = ", ".join(f"'$.{name}'" for name in _FIELDS)
+    file_day = duck.spark_to_timestamp(r"regexp_extract(_source_file, '(\d{4}-\d{2}-\d{2})', 1)", "yyyy-MM-dd")
     non_finite = ", ".join(f"'{v}'" for v in NON_FINITE)
-    bare_value = "trim(replace(value_text, '\"', ''))"
+    bare_value = "spark_trim(replace(value_text, '\"', ''))"
     return f"""
     WITH objects AS (
         SELECT _record_id, _source, _source_file, _line, _batch_id, raw, eh_enqueued_time AS enqueued_time,
                _source = 'eventhub' AS is_event,
-               -- json_type raises on malformed text and AND does not short-circuit: valid text only.
-               coalesce(json_type(CASE WHEN json_valid(raw) THEN raw END) = 'OBJECT', false) AS is_object
+               coalesce(spark_json_object(raw), false) AS is_object
         FROM {bronze}
     ), fields AS (
         -- Not CASE WHEN is_object: DuckDB may evaluate both branches; null text extracts nothing.
@@ -145,12 +148,11 @@ def parse_telemetry_sql(bronze: str) -> str:
     )
     SELECT *,
            coalesce(lower({bare_value}) IN ({non_finite}), false) AS value_non_finite,
-           TRY_CAST({bare_value} AS DOUBLE) AS value_num,
-           CASE WHEN is_event THEN TRY_CAST(ts_text AS TIMESTAMPTZ)
-                ELSE CAST(try_strptime(ts_text, '%m/%d/%Y %H:%M:%S') AS TIMESTAMPTZ) END AS ts,
+           spark_double({bare_value}) AS value_num,
+           CASE WHEN is_event THEN spark_timestamp(ts_text)
+                ELSE {duck.spark_to_timestamp('ts_text', 'MM/dd/yyyy HH:mm:ss')} END AS ts,
            -- What a timestamp may not be later than: the broker's receipt, or the end of the export's day.
-           coalesce(enqueued_time, CAST(try_strptime(regexp_extract(_source_file, '(\\d{{4}}-\\d{{2}}-\\d{{2}})', 1), '%Y-%m-%d')
-                                        AS TIMESTAMPTZ) + INTERVAL 1 DAY) AS reference_time
+           coalesce(enqueued_time, {file_day} + INTERVAL 1 DAY) AS reference_time
     FROM texts
     """
 
@@ -165,8 +167,7 @@ def refine_telemetry_duckdb(con, bronze, assets, tags, historian_keys, silver_ke
     """
     import pyarrow as pa
 
-    from data_prep import duck
-
+    duck.define_spark_macros(con)
     src = duck.register(con, bronze, "bronze")
     asset_ids = duck.register(con, assets.select(["asset_id"]), "assets")
     tag_master = duck.register(con, tags.select(["asset_id", "tag", "measurement"]), "tags")

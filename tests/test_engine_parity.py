@@ -59,6 +59,49 @@ def test_telemetry_engines_agree_on_rule_value_and_reason(spark, landing, tmp_pa
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
 
 
+def test_telemetry_engines_agree_on_text_no_simulated_source_writes(spark, landing, tmp_path):
+    """Device text the simulator never writes still reads alike on both engines (duck.SPARK_MACROS)."""
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from data_prep import schemas
+
+    lake = Lake(tmp_path / "lake", spark=spark)
+    ingest.ingest(landing, lake)
+    prep.refresh_master_data(lake, {}, prep.PrepResult())
+    tag = lake.read_pandas("silver", "tags").query("measurement == 'temperature'").iloc[0]
+    head = f'"asset_id": "{tag.asset_id}", "tag": "{tag.tag}", "unit": "degC"'
+    bodies = [
+        f'{{{head}, "ts": "2026-1-5T10:00:00Z", "value": 101.5}}',  # one-digit month and day
+        f'{{{head}, "ts": "2026-01-05 10:00:07.1234567+01:00", "value": 101.5}}',  # 7 fraction digits, an offset
+        f'{{{head}, "ts": "2026-01-05T10:00:08Z", "value": "1d"}}',  # Java reads 1d as a double
+        f'{{{head}, "ts": "2026-01-05T10:00:09Z", "value": " 12 "}}',
+        f'{{{head}, "ts": "2026-01-05T10:00:10Z", "value": nan}}',  # not Jackson's NaN spelling
+        f'{{{head}, "ts": "2026-01-05T10:00:11Z", "value": 1.5,}}',  # trailing comma
+        f'{{{head}, "ts": "2026-02-30T10:00:12Z", "value": 1.5}}',  # no such day
+        f'{{{head}, "ts": "2026-01-05T24:00:00Z", "value": 1.5}}',
+    ]
+    now = datetime(2026, 1, 5, 11, tzinfo=timezone.utc)
+    extra = pa.table({
+        "_record_id": [f"hand#{i}" for i in range(len(bodies))], "_source": ["eventhub"] * len(bodies),
+        "_source_file": ["hand.jsonl"] * len(bodies), "_line": list(range(1, len(bodies) + 1)),
+        "_batch_id": [2] * len(bodies), "_ingested_at": [now] * len(bodies), "eh_partition": [0] * len(bodies),
+        "eh_offset": list(range(len(bodies))), "eh_sequence_number": list(range(len(bodies))),
+        "eh_enqueued_time": [now] * len(bodies), "eh_properties": ["{}"] * len(bodies), "raw": bodies,
+    }, schema=schemas.BRONZE)
+    lake.append(extra, "bronze", "telemetry")
+    bronze_spark = lake.read("bronze", "telemetry").where("_source_file = 'hand.jsonl'")
+    on_spark = spark_to_arrow(prep.refine_table(lake, spark, "telemetry", bronze_spark))
+    on_duckdb = refine_telemetry_duckdb(
+        duck.connect(), extra, lake.read_arrow("silver", "assets"), lake.read_arrow("silver", "tags"),
+        mdm.historian_keys(lake.read_pandas("silver", "tags")),
+    )
+    a, b = _comparable(on_spark.to_pandas()), _comparable(on_duckdb.to_pandas())
+    assert a["rule"].isna().sum() >= 3  # some of it is good data, read alike
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_prep_on_both_engines_writes_the_same_lake(spark, landing, tmp_path):
     # Two batches: partition 1 of the event log lands later, with the duplicates it holds of batch one.

@@ -19,7 +19,7 @@ import pytest
 from data_prep import duck, mdm, schemas
 from data_prep.lake import Lake, _arrow_to_spark_schema, spark_to_arrow
 from data_prep.refine_records import (
-    define_spark_macros, refine_alarms, refine_alarms_duckdb, refine_orders, refine_orders_duckdb, refine_production,
+    refine_alarms, refine_alarms_duckdb, refine_orders, refine_orders_duckdb, refine_production,
     refine_production_duckdb, refine_work_orders, refine_work_orders_duckdb,
 )
 
@@ -89,7 +89,7 @@ def spark_and_duckdb(spark, texts: list, spark_sql: str, duck_sql: str) -> list[
     frame = spark.createDataFrame(list(enumerate(texts)), "i int, x string")
     by_spark = [r.y for r in frame.select("i", F.expr(spark_sql).alias("y")).orderBy("i").collect()]
     con = duck.connect()
-    define_spark_macros(con)
+    duck.define_spark_macros(con)
     rows = duck.register(con, pa.table({"i": pa.array(range(len(texts)), pa.int64()), "x": pa.array(texts, STR)}))
     by_duck = [y for (y,) in con.execute(f"SELECT {duck_sql} FROM {rows} ORDER BY i").fetchall()]
     return list(zip(texts, by_spark, by_duck))
