@@ -41,6 +41,13 @@ def register(con, data: pa.Table, prefix: str = "t") -> str:
     return name
 
 
+def view(con, sql: str, prefix: str) -> str:
+    """Create a temporary view of ``sql`` under a fresh name; returns the name."""
+    name = f"{prefix}_{next(_names)}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+    return name
+
+
 def to_arrow(relation) -> pa.Table:
     """A DuckDB relation's rows as one Arrow table."""
     return relation.fetch_arrow_table()
@@ -82,13 +89,12 @@ def expectation_columns(expectations: Sequence[Expectation]) -> str:
     return f"CASE {rule} END AS rule, CASE {reason} END AS reason"
 
 
-def apply_expectations(con, view: str, expectations: Sequence[Expectation]) -> str:
-    """Create a view of ``view`` plus ``rule`` and ``reason``; returns its name.
+def apply_expectations(con, frame: str, expectations: Sequence[Expectation]) -> str:
+    """Create a view of ``frame`` plus ``rule`` and ``reason``; returns its name.
 
     Raises ``DataQualityError`` naming the rule, reason and record if a ``fail`` rule is violated.
     """
-    name = f"checked_{next(_names)}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, {expectation_columns(expectations)} FROM {view}")
+    name = view(con, f"SELECT *, {expectation_columns(expectations)} FROM {frame}", "checked")
     fatal = [e.name for e in expectations if e.action == "fail"]
     if fatal:
         listed = ", ".join(_quote(f) for f in fatal)
@@ -98,9 +104,9 @@ def apply_expectations(con, view: str, expectations: Sequence[Expectation]) -> s
     return name
 
 
-def mark_duplicates(con, view: str, keys: Sequence[str], existing: pa.Table | None = None,
+def mark_duplicates(con, frame: str, keys: Sequence[str], existing: pa.Table | None = None,
                     order: Sequence[str] = ("_source_file", "_line")) -> str:
-    """Create a view of ``view`` plus ``dup_rank`` and ``in_silver`` (``quality.mark_duplicates``); returns its name.
+    """Create a view of ``frame`` plus ``dup_rank`` and ``in_silver`` (``quality.mark_duplicates``); returns its name.
 
     ``dup_rank`` is 1 for the first arrival of a key in the batch (ascending ``order``, nulls first
     as in Spark) and for rows with a null key part; ``in_silver`` is true when ``existing``, the
@@ -114,13 +120,11 @@ def mark_duplicates(con, view: str, keys: Sequence[str], existing: pa.Table | No
         seen = register(con, existing, "silver_keys")
         match = " AND ".join(f"s.{k} = x.{k}" for k in keys)
         in_silver = f"EXISTS (SELECT 1 FROM {seen} s WHERE {match})"
-    name = f"dups_{next(_names)}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT x.*, CASE WHEN {key_null} THEN 1 ELSE {ranked} END "
-                f"AS dup_rank, {in_silver} AS in_silver FROM {view} x")
-    return name
+    return view(con, f"SELECT x.*, CASE WHEN {key_null} THEN 1 ELSE {ranked} END AS dup_rank, "
+                     f"{in_silver} AS in_silver FROM {frame} x", "dups")
 
 
-def checked_rows(con, view: str, table: str) -> pa.Table:
+def checked_rows(con, frame: str, table: str) -> pa.Table:
     """The checked rows as Arrow: the silver columns plus what quarantine needs (``quality.checked_rows``).
 
     ``raw`` is kept only for rejected rows: good rows are in bronze already.
@@ -128,7 +132,7 @@ def checked_rows(con, view: str, table: str) -> pa.Table:
     silver = schemas.columns("silver", table)
     extra = [c for c in QUARANTINE_ONLY if c not in silver]
     items = [*silver, *("CASE WHEN rule IS NOT NULL THEN raw END AS raw" if c == "raw" else c for c in extra)]
-    return to_arrow(con.sql(f"SELECT {', '.join(items)} FROM {view}"))
+    return to_arrow(con.sql(f"SELECT {', '.join(items)} FROM {frame}"))
 
 
 # ------------------------------------------------------------------ Spark's semantics in DuckDB

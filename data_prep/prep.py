@@ -170,15 +170,17 @@ def _existing(lake: Lake, table: str):
     return lake.read("silver", table) if lake.exists("silver", table) else None
 
 
+def _existing_arrow(lake: Lake, table: str) -> pa.Table | None:
+    return lake.read_arrow("silver", table) if lake.exists("silver", table) else None
+
+
 def refine_table(lake: Lake, spark, table: str, bronze):
     """Dispatch one record table's refinement with the master data it needs."""
     from pyspark.sql import functions as F
 
     if table == "telemetry":
         tags = lake.read_or_empty("silver", "tags")
-        keys = mdm.historian_keys(lake.read_pandas("silver", "tags") if lake.exists("silver", "tags")
-                                  else pd.DataFrame(columns=["asset_id", "tag"]))
-        hx_df = spark.createDataFrame(keys, "key string, asset_id string, tag string")
+        hx_df = spark.createDataFrame(mdm.historian_keys(_tag_master(lake)), "key string, asset_id string, tag string")
         existing = _existing(lake, "telemetry")
         if existing is not None:
             # Only the days this batch touches can hold its duplicates (partition pruning on event_date).
@@ -217,7 +219,6 @@ def _alarm_xref(lake: Lake, names: list[str]) -> pa.Table:
 
 def refine_table_duckdb(lake: Lake, con, table: str, bronze: pa.Table) -> pa.Table:
     """DuckDB twin of ``refine_table``: checked rows of one record table from new bronze rows, as Arrow."""
-    existing = lake.read_arrow("silver", table) if lake.exists("silver", table) and table != "telemetry" else None
     if table == "telemetry":
         def silver_keys(days: list) -> pa.Table:
             # Only the days this batch touches can hold its duplicates (partition pruning on event_date).
@@ -233,11 +234,11 @@ def refine_table_duckdb(lake: Lake, con, table: str, bronze: pa.Table) -> pa.Tab
         names = [n for (n,) in con.execute(f"SELECT DISTINCT regexp_extract(raw, '{ALARM_TAG}', 1) FROM {raw}").fetchall() if n]
         return refine_alarms_duckdb(con, bronze, _alarm_xref(lake, names))
     if table == "work_orders":
-        return refine_work_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "asset_xref"), existing)
+        return refine_work_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "asset_xref"), _existing_arrow(lake, table))
     if table == "production":
-        return refine_production_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "assets"), existing)
+        return refine_production_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "assets"), _existing_arrow(lake, table))
     if table == "orders":
-        return refine_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "customer_xref"), existing)
+        return refine_orders_duckdb(con, bronze, lake.read_arrow_or_empty("silver", "customer_xref"), _existing_arrow(lake, table))
     raise ValueError(f"no refinement for table {table!r}")
 
 

@@ -16,8 +16,6 @@ bare time of day today, DuckDB reads neither; ``upper`` maps ``ß`` to ``SS`` in
 """
 from __future__ import annotations
 
-from itertools import count
-
 import pyarrow as pa
 
 from data_prep import duck
@@ -35,16 +33,6 @@ def _bronze_cols():
     return ["_record_id", "_source", "_source_file", "_line", "_batch_id", "raw"]
 
 
-_views = count()
-
-
-def _view(con, sql: str, prefix: str) -> str:
-    """Create a temporary view of ``sql`` under a fresh name; returns the name."""
-    name = f"{prefix}_{next(_views)}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
-    return name
-
-
 BRONZE_SQL = ", ".join(_bronze_cols())
 
 
@@ -52,7 +40,7 @@ def _json_objects(con, bronze: pa.Table) -> str:
     """A view of the bronze rows plus ``is_object`` and, for rows Spark's from_json reads as an
     object, its ``keys`` and JSON ``vals`` in document order (null for the rest)."""
     rows = duck.register(con, bronze, "bronze")
-    return _view(con, f"""
+    return duck.view(con, f"""
         WITH objects AS (SELECT {BRONZE_SQL}, spark_json_object(raw) AS is_object FROM {rows})
         SELECT *, CASE WHEN is_object THEN json_keys(raw) END AS keys,
                   CASE WHEN is_object THEN json_extract(raw, '$.*') END AS vals
@@ -99,7 +87,7 @@ def refine_alarms_duckdb(con, bronze: pa.Table, historian_xref: pa.Table) -> pa.
     duck.define_spark_macros(con)
     lines, xref = duck.register(con, bronze, "bronze_alarms"), duck.register(con, historian_xref, "historian_xref")
     field = lambda name: f"regexp_extract(raw, '{alarm_field(name)}', 1)"  # noqa: E731
-    alarms = _view(con, f"""
+    alarms = duck.view(con, f"""
         WITH
         -- A structured line carries | PRI= | CLASS= | TAG= | STATE= | message; any other line is an
         -- operator's note. A line that does not start with a timestamp gets none (quarantined).
@@ -162,7 +150,7 @@ def refine_work_orders_duckdb(con, bronze: pa.Table, asset_xref: pa.Table, exist
     id, repeated work-order numbers marked; checked rows as Arrow."""
     duck.define_spark_macros(con)
     objects, xref = _json_objects(con, bronze), duck.register(con, asset_xref, "asset_xref")
-    work_orders = _view(con, f"""
+    work_orders = duck.view(con, f"""
         WITH
         -- from_json(raw, <CSV row>, PERMISSIVE): the fields as text; all null unless an object.
         csv_row AS (
@@ -255,7 +243,7 @@ def refine_production_duckdb(con, bronze: pa.Table, units: pa.Table, existing: p
     duck.define_spark_macros(con)
     objects, known = _json_objects(con, bronze), duck.register(con, units, "units")
     fixed = ", ".join(f"'{c}'" for c in ("unit_id", "ts", "_unparsed", "_header"))
-    production = _view(con, f"""
+    production = duck.view(con, f"""
         WITH
         -- from_json(raw, 'map<string,string>') as (k, v) pairs in CSV column order, null unless an
         -- object. A DuckDB MAP cannot repeat a key: keep the first, the one Spark's m[k] returns.
@@ -341,7 +329,7 @@ def refine_orders_duckdb(con, bronze: pa.Table, customer_xref: pa.Table, existin
     the amount computed, repeated order ids marked; checked rows as Arrow."""
     duck.define_spark_macros(con)
     objects, xref = _json_objects(con, bronze), duck.register(con, customer_xref, "customer_xref")
-    orders = _view(con, f"""
+    orders = duck.view(con, f"""
         WITH
         -- from_json(raw, <order>, PERMISSIVE): the fields as text; all null unless an object.
         record AS (

@@ -177,9 +177,7 @@ def refine_telemetry_duckdb(con, bronze, assets, tags, historian_keys, silver_ke
         for row in conversion_rows()
     ]), "conv")
     historian_key = duck.spark_sql(HISTORIAN_KEY_SQL.format("p.src_tag"))
-    resolved = f"resolved_{src}"
-    con.execute(f"""
-    CREATE OR REPLACE TEMP VIEW {resolved} AS
+    resolved = duck.view(con, f"""
     WITH parsed AS ({parse_telemetry_sql(src)}),
     located AS (
         SELECT p.*, coalesce(p.ev_asset, h.asset_id) AS asset_id,
@@ -196,7 +194,7 @@ def refine_telemetry_duckdb(con, bronze, assets, tags, historian_keys, silver_ke
     FROM located l
     LEFT JOIN {tag_master} t ON t.asset_id = l.asset_id AND t.tag = l.tag
     LEFT JOIN {conv} c ON c.measurement = t.measurement AND c.unit_src = l.unit_src
-    """)
+    """, "resolved")
     existing = None
     if silver_keys is not None:
         days = [d for (d,) in con.execute(f"SELECT DISTINCT CAST(ts AS DATE) FROM {resolved} WHERE ts IS NOT NULL").fetchall()]
@@ -204,7 +202,6 @@ def refine_telemetry_duckdb(con, bronze, assets, tags, historian_keys, silver_ke
     # The first arrival of a reading wins; later copies (same asset, tag, ts) are duplicates.
     deduped = duck.mark_duplicates(con, resolved, ["asset_id", "tag", "ts"], existing,
                                    order=("enqueued_time", "_source_file", "_line"))
-    dated = f"dated_{deduped}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {dated} AS SELECT *, CAST(ts AS DATE) AS event_date FROM {deduped}")
+    dated = duck.view(con, f"SELECT *, CAST(ts AS DATE) AS event_date FROM {deduped}", "dated")
     checked = duck.apply_expectations(con, dated, load_expectations("telemetry"))
     return duck.checked_rows(con, checked, "telemetry")
